@@ -1,0 +1,57 @@
+"""The ``panini-video`` command: ``panini-video IN OUT [options]`` or a subcommand.
+
+Subcommands live one per module (``faces``, ``weights``, ``bench``); each module has
+``build_parser(prog) -> ArgumentParser`` and ``run(args) -> int``. Only this package turns
+``PaniniError`` into exit codes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from panini_video.errors import Interrupted, PaniniError
+
+log = logging.getLogger(__name__)
+
+SUBCOMMANDS = {
+    "faces": "panini_video.cli.faces",
+    "weights": "panini_video.cli.weights",
+    "bench": "panini_video.cli.bench",
+}
+USAGE = """usage: panini-video IN OUT [options]        restore the faces of a video
+       panini-video faces IN... [--json PATH|-]  what the pipeline sees
+       panini-video weights fetch|import|list    manage model and detector weights
+       panini-video bench model|io|faces|pipeline|stability ...
+Run 'panini-video --help' or 'panini-video COMMAND --help' for the options."""
+
+
+def setup_logging(verbosity: int) -> None:
+    """-q: errors only; default: warnings; -v: info; -vv: debug."""
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in SUBCOMMANDS:
+        module = importlib.import_module(SUBCOMMANDS[args[0]])
+        parser = module.build_parser(f"panini-video {args[0]}")
+        rest = args[1:]
+    else:
+        module = importlib.import_module("panini_video.cli.run")
+        parser = module.build_parser("panini-video")
+        rest = args
+    ns = parser.parse_args(rest)
+    setup_logging(getattr(ns, "verbose", 0) - (1 if getattr(ns, "quiet", False) else 0))
+    try:
+        return int(module.run(ns) or 0)
+    except PaniniError as exc:
+        print(f"panini-video: error: {exc}", file=sys.stderr)
+        log.debug("details", exc_info=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("panini-video: interrupted", file=sys.stderr)
+        return Interrupted.exit_code

@@ -1,0 +1,43 @@
+"""``panini-video bench NAME ...``: the benchmarks, one module each in ``panini_video.bench``.
+
+Each bench module has ``add_arguments(parser)`` and ``run(args) -> int``; it prints a table and
+can write JSON with ``--json PATH``. Figures are ratios against a baseline measured in the same
+run wherever a baseline exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+BENCHES = {
+    "model": ("panini_video.bench.model", "Panini-Net throughput, memory and precision error"),
+    "io": ("panini_video.bench.io", "decode+encode through the graph against a plain PyAV loop"),
+    "faces": ("panini_video.bench.faces", "detector recall, speed, landmark jitter, id switches"),
+    "pipeline": ("panini_video.bench.pipeline", "end-to-end fps and the time share of each stage"),
+    "stability": ("panini_video.bench.stability", "temporal stability of restored faces"),
+}
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument("-q", "--quiet", action="store_true")
+    sub = parser.add_subparsers(dest="bench", required=True, metavar="NAME")
+    for name, (module_name, help_text) in BENCHES.items():
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("-v", "--verbose", action="count", default=0)
+        p.add_argument("-q", "--quiet", action="store_true")
+        p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+        try:
+            importlib.import_module(module_name).add_arguments(p)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            p.set_defaults(_missing=module_name)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    module_name = BENCHES[args.bench][0]
+    return int(importlib.import_module(module_name).run(args) or 0)

@@ -1,0 +1,28 @@
+"""Shared fixtures: the real media of ``../shared/testdata`` and a scratch cache directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+TESTDATA = Path(
+    os.environ.get("PANINI_TESTDATA", Path(__file__).resolve().parents[1].parent / "shared" / "testdata")
+)
+
+
+@pytest.fixture(scope="session")
+def testdata() -> Path:
+    """The shared test data folder; tests that use it skip, with the reason, when it is absent."""
+    if not (TESTDATA / "MANIFEST.md").is_file():
+        pytest.skip(f"shared test data not found at {TESTDATA} (set PANINI_TESTDATA)")
+    return TESTDATA
+
+
+@pytest.fixture(autouse=True)
+def _cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets an empty cache directory, never the user's."""
+    home = tmp_path_factory.mktemp("panini_home")
+    monkeypatch.setenv("PANINI_VIDEO_HOME", str(home))
+    return home
