@@ -32,9 +32,7 @@ class Frame:
 
     def __post_init__(self) -> None:
         img = self.image
-        if not (
-            isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8
-        ):
+        if not (isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8):
             raise ValueError(
                 f"Frame.image must be uint8 (H, W, 3), got {getattr(img, 'dtype', type(img))} {_shape(img)}"
             )

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-TESTDATA = Path(
-    os.environ.get("PANINI_TESTDATA", Path(__file__).resolve().parents[1].parent / "shared" / "testdata")
-)
+TESTDATA = Path(os.environ.get("PANINI_TESTDATA", Path(__file__).resolve().parents[1].parent / "shared" / "testdata"))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,30 @@
+"""The stage protocol: what the graph runs, one thread per stage.
+
+A stage never touches threads or queues: the graph calls ``process`` for each item, then
+``flush`` once at end of stream, and passes on whatever they return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+class Stage:
+    """Base of every stage; subclasses override ``process`` and, if they hold items, ``flush``."""
+
+    name: str = "stage"
+
+    def start(self) -> None:
+        """Called once in the stage's own thread before the first item (open devices here)."""
+
+    def process(self, item: Any) -> Iterable[Any]:
+        """Return the items to pass on for ``item`` (none, one or several)."""
+        raise NotImplementedError
+
+    def flush(self) -> Iterable[Any]:
+        """Return the items still held at end of stream."""
+        return ()
+
+    def close(self) -> None:
+        """Called once when the graph stops, whether it finished or failed."""
