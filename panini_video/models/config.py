@@ -73,7 +73,7 @@ class PaniniConfig:
             problems.append("rrdb_channels must be divisible by cbam_reduction")
         if self.degradation == "dre" and self.dre_channels[-1] != self.code_channels:
             problems.append("dre_channels[-1] must equal code_channels")
-        if self.dre_size > self.in_size:
+        if self.degradation == "dre" and self.dre_size > self.in_size:
             problems.append("dre_size must not exceed in_size")
         if problems:
             raise ValueError("invalid PaniniConfig: " + "; ".join(problems))
