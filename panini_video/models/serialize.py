@@ -1,0 +1,149 @@
+"""Panini-Net weight files: safetensors with the config in the metadata; strict loading.
+
+File format ``panini-video.panini/1``: a safetensors file whose tensors are the generator's
+``state_dict()`` (official key names, ``generator.`` prefix removed) and whose metadata holds
+``{"format": "panini-video.panini/1", "config": PaniniConfig.to_json()}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+
+from panini_video import cache
+from panini_video.errors import CheckpointMismatchError, WeightsError, WeightsNotFoundError
+from panini_video.models.config import FORMAT, VARIANTS, PaniniConfig
+from panini_video.models.panini import PaniniNet
+
+log = logging.getLogger(__name__)
+
+MAX_NAMED = 8  # keys named in a mismatch message before "... and N more"
+
+
+def save_state_dict(state: Mapping[str, Tensor], config: PaniniConfig, path: str | os.PathLike[str]) -> Path:
+    """Write ``state`` and ``config`` as a panini-video weight file (atomically); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A private contiguous CPU copy of each tensor: safetensors refuses shared or strided storage.
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
+    metadata = {"format": FORMAT, "config": config.to_json()}
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    log.debug("wrote %d tensors to %s", len(tensors), path)
+    return path
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], PaniniConfig]:
+    """Read a panini-video weight file: (state_dict on the CPU, config)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsNotFoundError(f"no Panini-Net weight file at {path}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            metadata = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a mapping)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path} is not a readable safetensors file: {exc}") from exc
+    if metadata.get("format") != FORMAT:
+        raise WeightsError(
+            f"{path} is not a panini-video weight file (metadata format {metadata.get('format')!r}, "
+            f"expected {FORMAT!r}); convert an official checkpoint with `panini-video weights import FILE`"
+        )
+    try:
+        config = PaniniConfig.from_json(metadata.get("config", ""))
+    except ValueError as exc:
+        raise WeightsError(f"{path} has an unusable config in its metadata: {exc}") from exc
+    return state, config
+
+
+def check_state_dict(
+    state: Mapping[str, Tensor | tuple[int, ...]], expected: Mapping[str, tuple[int, ...]], source: str
+) -> None:
+    """Raise CheckpointMismatchError naming missing, unexpected and wrongly shaped keys."""
+
+    def shape(v: Tensor | tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(v.shape) if isinstance(v, Tensor) else tuple(v)
+
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [
+        f"{k} {list(shape(state[k]))} (expected {list(expected[k])})"
+        for k in expected
+        if k in state and shape(state[k]) != expected[k]
+    ]
+    if not (missing or unexpected or wrong):
+        return
+
+    def named(items: list[str]) -> str:
+        more = len(items) - MAX_NAMED
+        return ", ".join(items[:MAX_NAMED]) + (f" ... and {more} more" if more > 0 else "")
+
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing: {named(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected: {named(unexpected)}")
+    if wrong:
+        parts.append(f"{len(wrong)} with a different shape: {named(wrong)}")
+    raise CheckpointMismatchError(f"{source} does not match the network: " + "; ".join(parts))
+
+
+def save_model(model: PaniniNet, path: str | os.PathLike[str]) -> Path:
+    """Write a model's weights and config to ``path``."""
+    return save_state_dict(model.state_dict(), model.config, path)
+
+
+def resolve_weights(path_or_variant: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    """(file path, variant name or None): a known variant name maps to its cache file."""
+    if isinstance(path_or_variant, str) and path_or_variant in VARIANTS:
+        name = path_or_variant
+        path = cache.model_path(name)
+        if not path.is_file():
+            raise WeightsNotFoundError(
+                f"no weights for Panini-Net variant {name!r} at {path}; get them with "
+                f"`panini-video weights fetch {name}`, or convert a checkpoint you have with "
+                f"`panini-video weights import FILE`"
+            )
+        return path, name
+    path = Path(path_or_variant)
+    if not path.is_file():
+        raise WeightsNotFoundError(
+            f"no Panini-Net weight file at {path} (and {str(path_or_variant)!r} is not a variant name: "
+            f"{', '.join(sorted(VARIANTS))}); get weights with `panini-video weights fetch NAME` "
+            f"or `panini-video weights import FILE`"
+        )
+    return path, None
+
+
+def load_model(
+    path_or_variant: str | os.PathLike[str],
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> PaniniNet:
+    """Load a weight file (or a variant's cached file) strictly into a PaniniNet in eval mode."""
+    path, name = resolve_weights(path_or_variant)
+    state, config = read_state_dict(path)
+    if name is not None and config != VARIANTS[name]:
+        raise CheckpointMismatchError(f"{path} holds a config that is not variant {name!r}: {config.to_json()}")
+    with torch.device("meta"):
+        model = PaniniNet(config)
+    check_state_dict(state, {k: tuple(v.shape) for k, v in model.state_dict().items()}, str(path))
+    model.load_state_dict(state, strict=True, assign=True)
+    model.to(device=device, dtype=dtype)
+    model.eval()
+    log.info("loaded Panini-Net %s from %s", name or "weights", path)
+    return model
