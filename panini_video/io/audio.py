@@ -1,0 +1,154 @@
+"""Carry the audio of the input into the output, in step with the video as it is written.
+
+Each audio stream is copied packet by packet (no decoding, bytes and timestamps unchanged) when
+the output container accepts its codec, else decoded and re-encoded with the container's
+audio encoder (logged). Packets are read lazily from their own demuxer and muxed up to the
+time of the video frame just written, so memory stays flat whatever the length: nothing is
+buffered beyond what FFmpeg's interleaver holds while the video encoder's lookahead catches up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.container
+
+from panini_video.io.probe import open_input
+
+log = logging.getLogger(__name__)
+
+_OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+# tags FFmpeg writes itself or that describe the input's encoding, not its content
+DROPPED_TAGS = frozenset({"encoder", "vendor_id", "duration", "major_brand", "minor_version", "compatible_brands"})
+
+
+@dataclass(slots=True)
+class _Route:
+    """Where the packets of one input audio stream go."""
+
+    source: av.audio.stream.AudioStream
+    target: av.audio.stream.AudioStream
+    transcode: bool
+
+
+class AudioRemuxer:
+    """Copy or transcode the audio streams of ``source`` into ``output`` in time order."""
+
+    def __init__(self, source: Path, output: av.container.OutputContainer, fallback_codec: str) -> None:
+        self.source = source
+        self._input = open_input(source)
+        self._routes: dict[int, _Route] = {}
+        self.packets_copied = 0
+        self.packets_transcoded = 0
+        try:
+            supported = output.supported_codecs
+            for s in self._input.streams:
+                if s.type != "audio":
+                    if s.type in ("subtitle", "data"):
+                        log.info("%s: stream %d (%s) is not carried to the output", source, s.index, s.type)
+                    s.discard = av.stream.Discard.all
+                    continue
+                self._routes[s.index] = self._add_route(s, output, supported, fallback_codec)
+        except BaseException:
+            self._input.close()
+            raise
+        self._packets: Iterator[av.Packet] | None = (
+            self._input.demux(*[r.source for r in self._routes.values()]) if self._routes else None
+        )
+        self._pending: av.Packet | None = None
+
+    def _add_route(
+        self,
+        s: av.audio.stream.AudioStream,
+        output: av.container.OutputContainer,
+        supported: set[str],
+        fallback_codec: str,
+    ) -> _Route:
+        name = s.codec_context.name
+        if name in supported:
+            target = output.add_stream_from_template(s)
+            transcode = False
+        else:
+            rate = s.codec_context.sample_rate
+            if "opus" in fallback_codec and rate not in _OPUS_RATES:
+                rate = 48000
+            target = output.add_stream(fallback_codec, rate=rate)
+            target.layout = s.codec_context.layout
+            transcode = True
+            log.info(
+                "%s: audio stream %d (%s) cannot go into %s as it is; transcoding to %s",
+                self.source,
+                s.index,
+                name,
+                output.format.name,
+                fallback_codec,
+            )
+        target.metadata.update({k: v for k, v in s.metadata.items() if k.lower() not in DROPPED_TAGS})
+        if s.language:
+            target.metadata["language"] = s.language
+        return _Route(source=s, target=target, transcode=transcode)
+
+    @property
+    def has_audio(self) -> bool:
+        return bool(self._routes)
+
+    def pump(self, output: av.container.OutputContainer, until: float | None) -> None:
+        """Mux the packets whose time is at most ``until`` seconds (all when None)."""
+        if self._packets is None:
+            return
+        while True:
+            pkt = self._pending
+            self._pending = None
+            if pkt is None:
+                pkt = next(self._packets, None)
+                if pkt is None:
+                    self._packets = None
+                    return
+            if until is not None:
+                t = _packet_time(pkt)
+                if t is not None and t > until:
+                    self._pending = pkt
+                    return
+            self._route(output, pkt)
+
+    def _route(self, output: av.container.OutputContainer, pkt: av.Packet) -> None:
+        route = self._routes[pkt.stream.index]
+        if route.transcode:
+            for frame in pkt.decode():  # the empty packet at the end flushes the decoder
+                for out in route.target.encode(frame):
+                    output.mux(out)
+                    self.packets_transcoded += 1
+            return
+        if pkt.size == 0:  # demux's end-of-stream marker, nothing to copy
+            return
+        pkt.stream = route.target
+        output.mux(pkt)
+        self.packets_copied += 1
+
+    def finish(self, output: av.container.OutputContainer) -> None:
+        """Mux what is left, flush the encoders, release the input."""
+        try:
+            self.pump(output, None)
+            for route in self._routes.values():
+                if route.transcode:
+                    for out in route.target.encode(None):
+                        output.mux(out)
+                        self.packets_transcoded += 1
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._packets = None
+        self._input.close()
+
+
+def _packet_time(pkt: av.Packet) -> Fraction | float | None:
+    ts = pkt.dts if pkt.dts is not None else pkt.pts
+    if ts is None or pkt.time_base is None:
+        return None
+    return float(ts * pkt.time_base)

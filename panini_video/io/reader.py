@@ -1,0 +1,160 @@
+"""Decode a video file into ``Frame`` records on a thread of its own.
+
+PyAV demuxes and decodes (the codec's own frame/slice threads on top) and converts to RGB in
+the reader thread; frames wait in a bounded queue, so memory stays flat when the consumer is
+slower. The first error in the thread is re-raised to the consumer; ``close`` stops the thread
+within a fraction of a second even when the consumer stopped early.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from fractions import Fraction
+from types import TracebackType
+from typing import Any
+
+import av
+
+from panini_video.errors import CorruptInputError, PaniniError
+from panini_video.io.probe import VideoInfo, _ffmpeg_reason, open_input, probe
+from panini_video.records import Frame
+
+log = logging.getLogger(__name__)
+
+_END = object()  # end-of-stream sentinel in the queue
+_POLL_S = 0.1  # how often a blocked put/get looks at the stop event
+
+
+class VideoReader:
+    """Iterate the frames of a video file in presentation order.
+
+    threads: the decoder's thread count (0: FFmpeg picks); queue_size: decoded frames held
+    ahead of the consumer (more smooths bursts, costs W*H*3 bytes each).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, threads: int = 0, queue_size: int = 8) -> None:
+        self.info: VideoInfo = probe(path)
+        self.path = self.info.path
+        self._threads = threads
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, queue_size))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._iterated = False
+        self.frames_read = 0  # frames handed to the consumer
+        self.synthesised_pts = 0  # frames that came without a pts and got one made up
+        self._decoded = 0
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self._iterated:
+            raise RuntimeError("a VideoReader can be iterated once; open a new one to read again")
+        self._iterated = True
+        self._thread = threading.Thread(target=self._run, name=f"reader:{self.path.name}", daemon=True)
+        self._thread.start()
+        return self._frames()
+
+    def _frames(self) -> Iterator[Frame]:
+        try:
+            while True:
+                try:
+                    item = self._queue.get(timeout=_POLL_S)
+                except queue.Empty:
+                    if self._thread is not None and not self._thread.is_alive() and self._queue.empty():
+                        raise CorruptInputError(f"{self.path}: the reader thread ended without a word") from None
+                    continue
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                self.frames_read += 1
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the decoding thread and release the file; safe to call twice."""
+        self._stop.set()
+        while True:  # unblock a producer waiting on a full queue
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+            if self._thread.is_alive():
+                log.warning("reader thread for %s did not stop within 5 s", self.path)
+
+    def _put(self, item: Any) -> bool:
+        """Put into the queue, waiting while full; False when asked to stop."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            self._decode()
+        except PaniniError as e:
+            self._put(e)
+        except av.FFmpegError as e:
+            self._put(
+                CorruptInputError(f"{self.path}: decoding failed after {self._decoded} frames ({_ffmpeg_reason(e)})")
+            )
+        except BaseException as e:  # noqa: BLE001 - any failure must reach the consumer
+            self._put(e)
+        else:
+            self._put(_END)
+
+    def _decode(self) -> None:
+        info = self.info
+        with open_input(self.path) as container:
+            stream = container.streams[info.video_index]
+            for s in container.streams:  # skip the audio/data packets' work; the writer reads them itself
+                if s.index != stream.index:
+                    s.discard = av.stream.Discard.all
+            ctx = stream.codec_context
+            ctx.thread_type = "AUTO"
+            ctx.thread_count = self._threads
+            tb = Fraction(stream.time_base) if stream.time_base else info.time_base
+            step = _pts_step(info.frame_rate, tb)
+            last_pts: int | None = None
+            index = 0
+            for packet in container.demux(stream):
+                if self._stop.is_set():
+                    return
+                for vf in packet.decode():
+                    pts = vf.pts
+                    if pts is None:
+                        pts = (last_pts + step) if last_pts is not None else 0
+                        if self.synthesised_pts == 0:
+                            log.warning("%s: frame %d has no pts; synthesising monotonic pts", self.path, index)
+                        self.synthesised_pts += 1
+                    image = vf.to_ndarray(format="rgb24")
+                    if not self._put(Frame(index=index, pts=pts, time_base=tb, image=image)):
+                        return
+                    last_pts = pts
+                    index += 1
+                    self._decoded = index
+            if self.synthesised_pts:
+                log.warning("%s: synthesised pts for %d frames", self.path, self.synthesised_pts)
+
+
+def _pts_step(rate: Fraction, time_base: Fraction) -> int:
+    """One frame's duration in time-base units (at least 1)."""
+    if rate <= 0 or time_base <= 0:
+        return 1
+    return max(1, round(1 / (rate * time_base)))

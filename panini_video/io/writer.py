@@ -1,0 +1,217 @@
+"""Encode ``Frame`` records into a video file with the input's timestamps, rotation, tags and audio.
+
+The file is written under a hidden temporary name next to the target (same extension, so
+FFmpeg picks the same muxer) and renamed onto the target only once complete; an error, Ctrl-C
+or ``abort()`` removes it, so nothing that looks finished is ever left behind.
+
+Timing: the output video stream gets the input's time base and every frame keeps its input
+pts, so variable frame rates stay variable and 30000/1001 stays 30000/1001. MP4/MOV store
+timestamps in a track timescale (FFmpeg uses the time base's denominator, doubled until it
+reaches 10000) so each pts survives exactly; a first pts above zero, or B-frame reordering
+delay, is written as an edit list, which FFmpeg applies on reading.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import av.container
+import numpy as np
+
+from panini_video.config import IOConfig
+from panini_video.errors import OutputError
+from panini_video.io.audio import DROPPED_TAGS, AudioRemuxer
+from panini_video.io.encoder import EncoderPlan, plan_encoder
+from panini_video.io.probe import VideoInfo
+from panini_video.records import Frame
+
+log = logging.getLogger(__name__)
+
+_FROM_INPUT: object = object()  # default of ``audio_from``: the input described by ``info``
+
+
+class VideoWriter:
+    """Write frames to ``path``; audio comes from ``audio_from`` (the input by default, None: none).
+
+    size: (width, height) of the frames to write when it differs from the input's (upscaled).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        info: VideoInfo,
+        config: IOConfig | None = None,
+        *,
+        audio_from: str | os.PathLike[str] | None | object = _FROM_INPUT,
+        size: tuple[int, int] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.info = info
+        self.config = config or IOConfig()
+        self.plan: EncoderPlan = plan_encoder(self.path, self.config, size or info.size)
+        self.frames_written = 0
+        self._last_pts: int | None = None
+        self._closed = False
+        self._audio: AudioRemuxer | None = None
+        self._check_target()
+        self.temp_path = self.path.with_name(f".{self.path.name}.partial-{secrets.token_hex(4)}{self.path.suffix}")
+        try:
+            self._container = av.open(str(self.temp_path), mode="w", container_options=self.plan.container_options)
+        except (av.FFmpegError, OSError) as e:
+            self._remove_temp()
+            raise OutputError(f"{self.path}: cannot be created ({getattr(e, 'strerror', None) or e})") from e
+        try:
+            self._stream = self._add_video_stream()
+            self._copy_metadata()
+            source = info.path if audio_from is _FROM_INPUT else audio_from
+            if source is not None:
+                self._audio = AudioRemuxer(Path(source), self._container, self.plan.audio_codec)  # type: ignore[arg-type]
+        except BaseException:
+            self.abort()
+            raise
+
+    def _check_target(self) -> None:
+        parent = self.path.parent
+        if not parent.is_dir():
+            raise OutputError(f"{self.path}: the folder {parent} does not exist")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise OutputError(f"{self.path}: the folder {parent} is not writable")
+        if self.path.is_dir():
+            raise OutputError(f"{self.path}: is a folder")
+        if self.path.exists() and self.path.resolve() == Path(self.info.path).resolve():
+            raise OutputError(f"{self.path}: is the input; refusing to overwrite it")
+
+    def _add_video_stream(self) -> av.video.stream.VideoStream:
+        plan, info = self.plan, self.info
+        rate = info.frame_rate if info.frame_rate > 0 else Fraction(25)
+        try:
+            stream = self._container.add_stream(plan.codec, rate=rate, options=dict(plan.options))
+        except (av.FFmpegError, ValueError) as e:
+            raise OutputError(f"{self.path}: {self._container.format.name} cannot hold {plan.codec} ({e})") from e
+        stream.width, stream.height = plan.coded_size
+        stream.pix_fmt = plan.pix_fmt
+        # the input's time base for both the codec and the stream: pts are copied, never re-derived
+        stream.codec_context.time_base = info.time_base
+        stream.time_base = info.time_base
+        if info.rotation:
+            stream.set_display_rotation(info.rotation)
+        return stream
+
+    def _copy_metadata(self) -> None:
+        tags = {k: v for k, v in self.info.metadata.items() if k.lower() not in DROPPED_TAGS}
+        self._container.metadata.update(tags)
+        vtags = self.info.video_stream.metadata if self.info.streams else {}
+        self._stream.metadata.update(
+            {k: v for k, v in vtags.items() if k.lower() not in DROPPED_TAGS and k.lower() != "rotate"}
+        )
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def write(self, frame: Frame) -> None:
+        """Encode one frame at its own pts; audio up to its time is muxed alongside."""
+        if self._closed:
+            raise OutputError(f"{self.path}: write after close")
+        w, h = frame.size
+        if (w, h) != self.plan.size:
+            raise ValueError(
+                f"frame {frame.index} is {w}x{h}, the writer expects {self.plan.size[0]}x{self.plan.size[1]}"
+            )
+        image = frame.image
+        if self.plan.padded:
+            cw, ch = self.plan.coded_size
+            image = np.pad(image, ((0, ch - h), (0, cw - w), (0, 0)), mode="edge")
+        pts = self._pts_of(frame)
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        vf.pts = pts
+        vf.time_base = self.info.time_base
+        try:
+            for pkt in self._stream.encode(vf):
+                self._container.mux(pkt)
+            if self._audio is not None:
+                self._audio.pump(self._container, float(pts * self.info.time_base))
+        except (av.FFmpegError, OSError) as e:
+            self.abort()
+            raise OutputError(
+                f"{self.path}: writing frame {frame.index} failed ({getattr(e, 'strerror', None) or e})"
+            ) from e
+        self.frames_written += 1
+
+    def _pts_of(self, frame: Frame) -> int:
+        """The frame's pts in the input time base; made strictly increasing if it is not."""
+        pts = frame.pts
+        if pts is not None and frame.time_base is not None and frame.time_base != self.info.time_base:
+            pts = round(pts * frame.time_base / self.info.time_base)
+        if pts is None:
+            step = max(1, round(1 / (self.info.frame_rate * self.info.time_base))) if self.info.frame_rate else 1
+            pts = 0 if self._last_pts is None else self._last_pts + step
+        if self._last_pts is not None and pts <= self._last_pts:
+            log.warning(
+                "%s: frame %d pts %d not after %d; using %d",
+                self.path,
+                frame.index,
+                pts,
+                self._last_pts,
+                self._last_pts + 1,
+            )
+            pts = self._last_pts + 1
+        self._last_pts = pts
+        return pts
+
+    def close(self) -> None:
+        """Flush the encoder and the audio, finish the file, and move it onto the target."""
+        if self._closed:
+            return
+        try:
+            for pkt in self._stream.encode(None):
+                self._container.mux(pkt)
+            if self._audio is not None:
+                self._audio.finish(self._container)
+            self._container.close()
+            self._closed = True
+            os.replace(self.temp_path, self.path)
+        except BaseException as e:
+            self.abort()
+            if isinstance(e, (av.FFmpegError, OSError)):
+                raise OutputError(
+                    f"{self.path}: finishing the file failed ({getattr(e, 'strerror', None) or e})"
+                ) from e
+            raise
+        log.info("%s: wrote %d frames", self.path, self.frames_written)
+
+    def abort(self) -> None:
+        """Stop writing and remove the temporary file; the target is left as it was."""
+        if self._audio is not None:
+            try:
+                self._audio.close()
+            except Exception:  # noqa: BLE001 - cleaning up after a failure already being raised
+                log.debug("closing the audio source failed", exc_info=True)
+        if not self._closed and hasattr(self, "_container"):
+            self._closed = True
+            try:
+                self._container.close()
+            except Exception:  # noqa: BLE001
+                log.debug("closing the container failed", exc_info=True)
+        self._remove_temp()
+
+    def _remove_temp(self) -> None:
+        try:
+            self.temp_path.unlink(missing_ok=True)
+        except AttributeError:  # abort before the temp name existed
+            pass
+        except OSError as e:
+            log.warning("could not remove %s: %s", self.temp_path, e)
