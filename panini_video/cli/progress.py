@@ -1,0 +1,46 @@
+"""The progress bar of ``panini-video IN OUT``: tqdm on stderr, only on a terminal."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from tqdm import tqdm
+
+from panini_video.io import VideoInfo
+
+
+class ProgressBar:
+    """Frames done, frames per second and ETA (from the header's frame count, when it has one)."""
+
+    def __init__(self, stream: TextIO | None = None, description: str = "restoring") -> None:
+        self.stream = stream or sys.stderr
+        self.description = description
+        self._bar: tqdm | None = None
+        self._done = 0
+
+    @staticmethod
+    def wanted(quiet: bool, stream: TextIO | None = None) -> bool:
+        """A bar only for a person watching: stderr is a terminal and -q was not given."""
+        stream = stream or sys.stderr
+        return not quiet and bool(getattr(stream, "isatty", lambda: False)())
+
+    def start(self, info: VideoInfo) -> None:
+        self._bar = tqdm(
+            total=info.frame_count,
+            desc=self.description,
+            unit="frame",
+            file=self.stream,
+            dynamic_ncols=True,
+            smoothing=0.1,
+        )
+
+    def update(self, frames_done: int) -> None:
+        if self._bar is not None and frames_done > self._done:
+            self._bar.update(frames_done - self._done)
+            self._done = frames_done
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

@@ -1,0 +1,188 @@
+"""One run: reader -> face stages -> reorder -> writer, through the stage graph.
+
+``build_stages`` is the factory of the face stages for a ``RunConfig``; ``run_pipeline`` wraps
+them between the reader (source) and the writer (sink), runs the graph and returns a
+``RunReport``. The writer only renames its temporary file onto the output when the whole graph
+finished; any failure or interruption aborts it, so no output file appears.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from panini_video.config import RunConfig
+from panini_video.errors import UsageError
+from panini_video.io import VideoInfo, VideoReader, VideoWriter
+from panini_video.records import Frame, FrameItem
+from panini_video.runtime.graph import Graph
+from panini_video.runtime.reorder import DroppedIndices, ReorderBuffer
+from panini_video.runtime.stage import Stage
+from panini_video.runtime.stats import GraphStats
+
+log = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    """What ``run_pipeline`` reports progress to (the CLI's progress bar)."""
+
+    def start(self, info: VideoInfo) -> None: ...
+
+    def update(self, frames_done: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What one run did: frames in and out, drops, the graph's figures and the config used."""
+
+    input: str
+    output: str
+    frames_in: int
+    frames_out: int
+    dropped: int
+    wall_s: float
+    width: int
+    height: int
+    frame_rate: str
+    frame_count: int | None  # what the container's header announced
+    graph: GraphStats
+    config: RunConfig
+
+    @property
+    def fps(self) -> float:
+        return self.frames_out / self.wall_s if self.wall_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data.update(fps=self.fps, graph=self.graph.to_dict(), config=self.config.to_dict())
+        return data
+
+
+def build_stages(config: RunConfig, info: VideoInfo) -> list[Stage]:
+    """The face stages for ``config``, in graph order (detect, track, align, restore, blend, ...).
+
+    For now none: frames are decoded and re-encoded unchanged.
+    """
+    # The coordinator wires the face stages in here; the stages must produce frames of
+    # output_size(config, info).
+    if config.restore.upscale != 1:
+        raise UsageError("--upscale needs the restore stages, which this build does not have yet")
+    return []
+
+
+def output_size(config: RunConfig, info: VideoInfo) -> tuple[int, int]:
+    """(width, height) of the frames the last stage hands to the writer."""
+    up = config.restore.upscale
+    return info.width * up, info.height * up
+
+
+class WriterSink(Stage):
+    """The graph's sink: encodes each frame (and muxes the audio up to it)."""
+
+    name = "encode"
+
+    def __init__(self, writer: VideoWriter) -> None:
+        self.writer = writer
+
+    def process(self, item: Any) -> Iterable[Any]:
+        frame: Frame = item.frame if isinstance(item, FrameItem) else item
+        self.writer.write(frame)
+        return ()
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """True when two paths name the same file (an existing file, or the same resolved path)."""
+    pa, pb = Path(a), Path(b)
+    try:
+        if pa.exists() and pb.exists():
+            return os.path.samefile(pa, pb)
+    except OSError:
+        pass
+    return pa.resolve() == pb.resolve()
+
+
+def reorder_capacity(config: RunConfig, n_stages: int) -> int:
+    """Frames the reorder buffer may hold behind a gap: everything that can be in flight, and then some."""
+    in_flight = (n_stages + 1) * (config.runtime.queue_size + 1) + config.restore.batch_size
+    return max(64, 2 * in_flight)
+
+
+def _frame_items(reader: VideoReader) -> Iterator[FrameItem]:
+    for frame in reader:
+        yield FrameItem(frame)
+
+
+def run_pipeline(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    config: RunConfig | None = None,
+    *,
+    stages: Sequence[Stage] | None = None,
+    progress: Progress | None = None,
+) -> RunReport:
+    """Process ``input`` into ``output``; ``stages`` replaces ``build_stages`` (tests, benches).
+
+    Raises InputError for a bad input, OutputError when the output cannot be written,
+    ProcessingError when a stage fails, Interrupted on Ctrl-C; in every case the output is
+    left as it was.
+    """
+    config = config or RunConfig()
+    t0 = time.perf_counter()
+    if same_file(input, output):
+        raise UsageError(f"the output is the input ({output}); choose another output path")
+    with VideoReader(input, threads=config.io.decode_threads, queue_size=config.runtime.queue_size) as reader:
+        info = reader.info
+        stage_list = build_stages(config, info) if stages is None else list(stages)
+        dropped = DroppedIndices() if config.runtime.backpressure == "drop-oldest" else None
+        reorder = ReorderBuffer(capacity=reorder_capacity(config, len(stage_list)), dropped=dropped)
+        size = output_size(config, info)
+        log.info(
+            "%s -> %s: %dx%d at %s fps, %s frames, stages: %s",
+            input,
+            output,
+            info.width,
+            info.height,
+            info.frame_rate,
+            info.frame_count if info.frame_count is not None else "?",
+            ", ".join(getattr(s, "name", type(s).__name__) for s in stage_list) or "none (pass-through)",
+        )
+        if progress is not None:
+            progress.start(info)
+        try:
+            with VideoWriter(output, info, config.io, size=None if size == info.size else size) as writer:
+                graph = Graph(
+                    _frame_items(reader),
+                    [*stage_list, reorder],
+                    WriterSink(writer),
+                    config.runtime,
+                    on_drop=None if dropped is None else (lambda item: dropped.add(item.index)),
+                )
+                stats = graph.run(progress=None if progress is None else progress.update)
+                frames_out = writer.frames_written
+        finally:
+            if progress is not None:
+                progress.close()
+    if stats.dropped:
+        log.warning("%d frame(s) dropped by backpressure (%s)", stats.dropped, config.runtime.backpressure)
+    return RunReport(
+        input=str(input),
+        output=str(output),
+        frames_in=stats.items_in,
+        frames_out=frames_out,
+        dropped=stats.dropped,
+        wall_s=time.perf_counter() - t0,  # probe, graph and the encoder's final flush
+        width=info.width,
+        height=info.height,
+        frame_rate=str(info.frame_rate),
+        frame_count=info.frame_count,
+        graph=stats,
+        config=config,
+    )
