@@ -1,0 +1,217 @@
+"""The face stages of the graph: detect, track, annotate, align, blend.
+
+Thin: each stage holds its state and calls the module that does the work. Items are
+``FrameItem`` records; every stage passes them on in the order it got them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import torch
+
+from panini_video.config import BlendConfig, DetectConfig, SelectConfig, SmoothConfig, TrackConfig
+from panini_video.faces.align import alignment_matrix, warp_faces
+from panini_video.faces.annotate import draw_faces
+from panini_video.faces.blend import paste_faces
+from panini_video.faces.scenecut import SceneCutDetector
+from panini_video.faces.select import select_faces
+from panini_video.faces.smoothing import LandmarkSmoother
+from panini_video.faces.tracker import FaceTracker
+from panini_video.records import FaceJob, FrameItem
+from panini_video.runtime.stage import Stage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FPS = 30.0  # frame time when a frame carries no timestamp
+
+
+def is_detection_frame(index: int, every: int) -> bool:
+    """Whether frame ``index`` goes through the detector when detecting every ``every`` frames."""
+    return every <= 1 or index % every == 0
+
+
+def frame_time(item: FrameItem) -> float:
+    """The frame's time in seconds (from its index at 30 fps when it has no timestamp)."""
+    t = item.frame.time
+    return float(t) if t is not None else item.index / DEFAULT_FPS
+
+
+class DetectStage(Stage):
+    """Runs the detector on every ``detect_every``-th frame, ``batch_frames`` frames per call.
+
+    Frames wait here until their batch is full (frames between detections wait with them), so
+    they leave in order; ``flush`` runs the last, partial batch. Frames not detected leave with
+    no faces: the track stage carries the tracks over them.
+
+    detector: anything with ``detect(frames) -> [Detection]``; None loads RetinaFace from
+    ``config`` in ``start`` (in the stage's own thread).
+    """
+
+    name = "detect"
+
+    def __init__(self, config: DetectConfig, detector: Any = None, device: str | None = None) -> None:
+        self.config = config
+        self.detector = detector
+        self.device = device or config.device or "cpu"
+        self._held: list[FrameItem] = []
+        self._pending = 0  # frames in _held waiting for the detector
+
+    def start(self) -> None:
+        if self.detector is None:
+            from panini_video.faces.detector import load_detector  # heavy import, only when needed
+
+            self.detector = load_detector(self.config, self.device)
+
+    def process(self, item: FrameItem) -> Iterable[FrameItem]:
+        self._held.append(item)
+        if is_detection_frame(item.index, self.config.detect_every):
+            self._pending += 1
+        if self._pending >= max(1, self.config.batch_frames):
+            return self._run()
+        if self._pending == 0:
+            return self._release()
+        return ()
+
+    def flush(self) -> Iterable[FrameItem]:
+        return self._run()
+
+    def _release(self) -> list[FrameItem]:
+        out, self._held = self._held, []
+        return out
+
+    def _run(self) -> list[FrameItem]:
+        if self.detector is None:
+            self.start()
+        wanted = [i for i, it in enumerate(self._held) if is_detection_frame(it.index, self.config.detect_every)]
+        if wanted:
+            results = self.detector.detect([self._held[i].frame.image for i in wanted])
+            for i, det in zip(wanted, results, strict=True):
+                self._held[i] = dataclasses.replace(self._held[i], faces=tuple(det.to_faces()))
+        self._pending = 0
+        return self._release()
+
+
+class FaceTrackerPipeline:
+    """Scene cuts, tracking, smoothing and selection for one stream, frame by frame."""
+
+    def __init__(
+        self,
+        track: TrackConfig,
+        smooth: SmoothConfig,
+        select: SelectConfig,
+        detect_every: int = 1,
+    ) -> None:
+        self.cuts = SceneCutDetector(track.scene_cut_threshold)
+        self.tracker = FaceTracker(track)
+        self.smoother = LandmarkSmoother(smooth)
+        self.select = select
+        self.detect_every = detect_every
+
+    def __call__(self, item: FrameItem) -> FrameItem:
+        cut = self.cuts.update(item.frame.image)
+        if cut:
+            self.tracker.reset()
+            self.smoother.reset()
+        if is_detection_frame(item.index, self.detect_every):
+            faces = self.tracker.update(item.faces)
+        else:
+            faces = self.tracker.carry()
+        faces = self.smoother.smooth(faces, frame_time(item))
+        return dataclasses.replace(item, faces=select_faces(faces, self.select), scene_cut=cut or item.scene_cut)
+
+
+class TrackStage(Stage):
+    """Scene cut, tracker, smoothing and selection: sets each item's faces (with track ids)."""
+
+    name = "track"
+
+    def __init__(self, track: TrackConfig, smooth: SmoothConfig, select: SelectConfig, detect_every: int = 1) -> None:
+        self.pipeline = FaceTrackerPipeline(track, smooth, select, detect_every)
+
+    def process(self, item: FrameItem) -> Iterable[FrameItem]:
+        return (self.pipeline(item),)
+
+
+class AnnotateStage(Stage):
+    """Draws each face's box, track id and landmarks onto the frame (preview mode)."""
+
+    name = "annotate"
+
+    def process(self, item: FrameItem) -> Iterable[FrameItem]:
+        image = draw_faces(item.frame.image, item.faces)
+        return (dataclasses.replace(item, frame=dataclasses.replace(item.frame, image=image)),)
+
+
+def make_jobs(
+    item: FrameItem, size: int, device: str | torch.device = "cpu", as_tensor: bool = False
+) -> tuple[FaceJob, ...]:
+    """FaceJobs for every face of ``item``: aligned ``size`` crops, all faces in one warp.
+
+    as_tensor: keep the crops as (3, S, S) uint8 tensors on ``device`` (for a restorer on that
+    device); otherwise (S, S, 3) uint8 numpy.
+    """
+    if not item.faces:
+        return ()
+    affines = np.stack([alignment_matrix(f.landmarks, size) for f in item.faces])
+    image = torch.from_numpy(np.ascontiguousarray(item.frame.image)).permute(2, 0, 1).to(device)
+    crops = warp_faces(image, affines, size)
+    jobs = []
+    for face, affine, crop in zip(item.faces, affines, crops, strict=True):
+        c: Any = crop if as_tensor else crop.permute(1, 2, 0).cpu().numpy()
+        jobs.append(FaceJob(frame_index=item.index, face=face, affine=affine, crop=c))
+    return tuple(jobs)
+
+
+class AlignStage(Stage):
+    """Makes the aligned crops (``FaceJob``) of each frame's faces for a model of input ``size``."""
+
+    name = "align"
+
+    def __init__(self, size: int, device: str = "cpu", as_tensor: bool = False) -> None:
+        self.size = size
+        self.device = device
+        self.as_tensor = as_tensor
+
+    def process(self, item: FrameItem) -> Iterable[FrameItem]:
+        return (dataclasses.replace(item, jobs=make_jobs(item, self.size, self.device, self.as_tensor)),)
+
+
+class BlendStage(Stage):
+    """Pastes each item's restored jobs back into its frame (failed or unrestored jobs skipped).
+
+    scale: the frame is enlarged this many times before pasting (``--upscale``); resize: how
+    (default: bicubic via OpenCV), called only when scale > 1.
+    """
+
+    name = "blend"
+
+    def __init__(
+        self,
+        config: BlendConfig,
+        scale: int = 1,
+        resize: Callable[[np.ndarray, int], np.ndarray] | None = None,
+    ) -> None:
+        self.config = config
+        self.scale = scale
+        self.resize = resize or _resize_bicubic
+
+    def process(self, item: FrameItem) -> Iterable[FrameItem]:
+        image = item.frame.image
+        if self.scale > 1:
+            image = self.resize(image, self.scale)
+        elif not any(j.restored is not None and not j.failed for j in item.jobs):
+            return (item,)
+        pasted = paste_faces(image, item.jobs, self.config, scale=self.scale)
+        return (dataclasses.replace(item, frame=dataclasses.replace(item.frame, image=pasted)),)
+
+
+def _resize_bicubic(image: np.ndarray, scale: int) -> np.ndarray:
+    import cv2
+
+    h, w = image.shape[:2]
+    return cv2.resize(image, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
