@@ -77,8 +77,9 @@ class ModulatedConv2d(nn.Module):
             x = F.conv2d(x, weight.to(x.dtype), padding=self.kernel_size // 2)
         if self.demodulate:
             # sum over (i, ky, kx) of (W[o,i] * s[b,i])^2 = s^2 @ (sum_k W^2)^T
-            w2 = weight.float().pow(2).sum(dim=(2, 3))  # [Cout, Cin]
-            d = torch.rsqrt(s.float().pow(2) @ w2.t() + DEMOD_EPS)  # [B, Cout]
+            acc = torch.promote_types(x.dtype, torch.float32)  # never below float32 (eps underflows in fp16)
+            w2 = weight.to(acc).pow(2).sum(dim=(2, 3))  # [Cout, Cin]
+            d = torch.rsqrt(s.to(acc).pow(2) @ w2.t() + DEMOD_EPS)  # [B, Cout]
             x = x * d.to(x.dtype)[:, :, None, None]
         if self.upsample:
             x = self.blur(x)
