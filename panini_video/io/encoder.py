@@ -116,6 +116,10 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int]) -> Encoder
     container_options: dict[str, str] = {}
     if ext in (".mp4", ".m4v", ".mov"):
         container_options["movflags"] = "+faststart"  # index first: playable while downloading
+    elif ext == ".mkv":
+        # FFmpeg would shift every timestamp so the earliest (AAC priming: about -64 ms) is 0;
+        # Matroska blocks can sit before their cluster, so keep the input's times instead
+        container_options["avoid_negative_ts"] = "disabled"
     return EncoderPlan(
         codec=codec,
         pix_fmt=pix_fmt,

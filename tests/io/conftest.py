@@ -1,0 +1,36 @@
+"""Clips made once per session for the I/O tests (tiny sizes, few frames)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from iomedia import make_audio_only, make_clip
+
+# irregular gaps (1/15360 s units): 1 ms to 0.2 s, including neighbours one tick apart
+VFR_PTS = (0, 512, 1536, 1700, 3000, 3100, 6172, 6173, 7000, 10000, 10512, 13000)
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("clips")
+    return {
+        "plain": make_clip(d / "plain.mp4", metadata={"title": "plain clip", "comment": "made by the io tests"}),
+        "vfr": make_clip(d / "vfr.mp4", pts=VFR_PTS),
+        "ntsc": make_clip(
+            d / "ntsc.mp4", pts=tuple(range(10)), time_base=Fraction(1001, 30000), rate=Fraction(30000, 1001)
+        ),
+        "odd": make_clip(d / "odd.mp4", size=(853, 479), pix_fmt="yuv444p", pts=tuple(range(0, 4 * 512, 512))),
+        "rot90": make_clip(d / "rot90.mp4", rotation=90),
+        "rot270": make_clip(d / "rot270.mp4", rotation=270, size=(48, 64)),
+        "aac": make_clip(d / "aac.mp4", audio_rate=48000),
+        "audio_only": make_audio_only(d / "audio_only.m4a"),
+        "text": _write(d / "notes.mp4", b"this is not a video\n" * 50),
+        "empty": _write(d / "empty.mp4", b""),
+    }
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

@@ -1,0 +1,125 @@
+"""Tiny clips made with PyAV for the I/O tests, and oracles that read files with plain PyAV."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def pattern(index: int, width: int, height: int) -> np.ndarray:
+    """A frame whose content changes with ``index``: a gradient plus a moving bar."""
+    y, x = np.mgrid[0:height, 0:width]
+    img = np.empty((height, width, 3), np.uint8)
+    img[..., 0] = (x * 255 // max(1, width - 1)).astype(np.uint8)
+    img[..., 1] = (y * 255 // max(1, height - 1)).astype(np.uint8)
+    img[..., 2] = (index * 37) % 256
+    bar = (index * 5) % width
+    img[:, bar : bar + 3] = 255
+    return img
+
+
+def make_clip(
+    path: Path,
+    *,
+    size: tuple[int, int] = (64, 48),
+    pts: Sequence[int] = tuple(range(0, 12 * 512, 512)),
+    time_base: Fraction = Fraction(1, 15360),
+    rate: Fraction = Fraction(30),
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    rotation: int | None = None,
+    audio_rate: int | None = None,
+    audio_seconds: float | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write a video clip with the given pts (and optionally AAC audio and a display rotation)."""
+    width, height = size
+    with av.open(str(path), "w") as c:
+        if metadata:
+            c.metadata.update(metadata)
+        vs = c.add_stream(codec, rate=rate)
+        vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
+        vs.codec_context.time_base = time_base
+        vs.time_base = time_base
+        if codec == "libx264":
+            vs.options = {"preset": "ultrafast"}
+        if rotation is not None:
+            vs.set_display_rotation(rotation)
+        aud = None
+        if audio_rate is not None:
+            aud = c.add_stream("aac", rate=audio_rate)
+            aud.layout = "stereo"
+        for i, p in enumerate(pts):
+            f = av.VideoFrame.from_ndarray(pattern(i, width, height), format="rgb24")
+            f.pts, f.time_base = p, time_base
+            for pkt in vs.encode(f):
+                c.mux(pkt)
+        for pkt in vs.encode(None):
+            c.mux(pkt)
+        if aud is not None:
+            seconds = audio_seconds if audio_seconds is not None else float(pts[-1] * time_base) + 0.1
+            _write_tone(c, aud, audio_rate or 48000, seconds)
+    return path
+
+
+def make_audio_only(path: Path, rate: int = 44100, seconds: float = 0.5) -> Path:
+    with av.open(str(path), "w") as c:
+        aud = c.add_stream("aac", rate=rate)
+        aud.layout = "stereo"
+        _write_tone(c, aud, rate, seconds)
+    return path
+
+
+def _write_tone(c: av.container.OutputContainer, aud: av.audio.stream.AudioStream, rate: int, seconds: float) -> None:
+    n = int(rate * seconds)
+    t = np.arange(n) / rate
+    tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    chunk = 1024
+    for start in range(0, n, chunk):
+        part = tone[start : start + chunk]
+        frame = av.AudioFrame.from_ndarray(np.stack([part, part]), format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+        for pkt in aud.encode(frame):
+            c.mux(pkt)
+    for pkt in aud.encode(None):
+        c.mux(pkt)
+
+
+def video_times(path: Path, limit: int | None = None) -> list[Fraction]:
+    """Presentation times (exact fractions of a second) of the decoded video frames, by plain PyAV."""
+    out: list[Fraction] = []
+    with av.open(str(path)) as c:
+        for f in c.decode(c.streams.video[0]):
+            out.append(f.pts * f.time_base)
+            if limit is not None and len(out) >= limit:
+                break
+    return out
+
+
+def audio_packets(path: Path) -> list[tuple[bytes, Fraction | None, Fraction | None]]:
+    """(payload, pts seconds, duration seconds) of every audio packet of the first audio stream."""
+    with av.open(str(path)) as c:
+        if not c.streams.audio:
+            return []
+        s = c.streams.audio[0]
+        return [
+            (
+                bytes(p),
+                p.pts * p.time_base if p.pts is not None else None,
+                p.duration * p.time_base if p.duration is not None else None,
+            )
+            for p in c.demux(s)
+            if p.size
+        ]
+
+
+def stream_duration(path: Path) -> Fraction:
+    """The first video stream's duration in seconds, from the container header."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        assert s.duration is not None
+        return s.duration * s.time_base
