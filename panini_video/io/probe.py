@@ -49,7 +49,8 @@ class VideoInfo:
     rotation: counterclockwise degrees from the display matrix (or the legacy ``rotate`` tag),
     not applied to pixels. duration: seconds of the video stream (else the container), None
     when unknown. frame_count: from the container's header, None when it does not say.
-    video_index: index of the video stream used.
+    video_index: index of the video stream used. color_*: FFmpeg's AVCOL_* codes of the video
+    (matrix, range, primaries, transfer); 2/0/2/2 mean unspecified.
     """
 
     path: Path
@@ -68,6 +69,10 @@ class VideoInfo:
     codec: str = ""
     pix_fmt: str | None = None
     video_index: int = 0
+    color_space: int = 2
+    color_range: int = 0
+    color_primaries: int = 2
+    color_trc: int = 2
 
     @property
     def size(self) -> tuple[int, int]:
@@ -216,6 +221,10 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             codec=ctx.name,
             pix_fmt=ctx.pix_fmt,
             video_index=vs.index,
+            color_space=int(first.colorspace if first is not None else ctx.colorspace),
+            color_range=int(first.color_range if first is not None else ctx.color_range),
+            color_primaries=int(ctx.color_primaries),
+            color_trc=int(ctx.color_trc),
         )
 
 

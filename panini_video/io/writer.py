@@ -60,6 +60,7 @@ class VideoWriter:
         self._closed = False
         self._audio: AudioRemuxer | None = None
         self._check_target()
+        self._color_args = _color_args(info)
         self.temp_path = self.path.with_name(f".{self.path.name}.partial-{secrets.token_hex(4)}{self.path.suffix}")
         try:
             self._container = av.open(str(self.temp_path), mode="w", container_options=self.plan.container_options)
@@ -101,6 +102,10 @@ class VideoWriter:
         stream.time_base = info.time_base
         if info.rotation:
             stream.set_display_rotation(info.rotation)
+        # tag the output as the input was tagged; frames are converted with the same matrix
+        cc = stream.codec_context
+        cc.colorspace, cc.color_range = info.color_space, info.color_range
+        cc.color_primaries, cc.color_trc = info.color_primaries, info.color_trc
         return stream
 
     def _copy_metadata(self) -> None:
@@ -136,7 +141,8 @@ class VideoWriter:
             cw, ch = self.plan.coded_size
             image = np.pad(image, ((0, ch - h), (0, cw - w), (0, 0)), mode="edge")
         pts = self._pts_of(frame)
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        vf = rgb.reformat(format=self.plan.pix_fmt, **self._color_args)
         vf.pts = pts
         vf.time_base = self.info.time_base
         try:
@@ -215,3 +221,21 @@ class VideoWriter:
             pass
         except OSError as e:
             log.warning("could not remove %s: %s", self.temp_path, e)
+
+
+# FFmpeg's AVCOL_SPC_* matrix codes -> swscale's SWS_CS_* (what ``reformat`` takes)
+_SWS_CS = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
+
+
+def _color_args(info: VideoInfo) -> dict[str, int]:
+    """reformat() arguments that convert RGB to YUV with the input's matrix and range.
+
+    The reader converted with the input's own matrix and range, so using them again keeps the
+    colours; an untagged input stays untagged and both ways use swscale's default (BT.601).
+    """
+    args: dict[str, int] = {}
+    if info.color_space in _SWS_CS:
+        args["dst_colorspace"] = _SWS_CS[info.color_space]
+    if info.color_range in (1, 2):
+        args["dst_color_range"] = info.color_range
+    return args

@@ -35,6 +35,7 @@ def make_clip(
     audio_rate: int | None = None,
     audio_seconds: float | None = None,
     metadata: dict[str, str] | None = None,
+    bt709: bool = False,
 ) -> Path:
     """Write a video clip with the given pts (and optionally AAC audio and a display rotation)."""
     width, height = size
@@ -49,12 +50,18 @@ def make_clip(
             vs.options = {"preset": "ultrafast"}
         if rotation is not None:
             vs.set_display_rotation(rotation)
+        color: dict[str, int] = {}
+        if bt709:  # tagged and converted as BT.709, limited range (AVCOL_* 1)
+            cc = vs.codec_context
+            cc.colorspace = cc.color_range = cc.color_primaries = cc.color_trc = 1
+            color = {"dst_colorspace": 1, "dst_color_range": 1}
         aud = None
         if audio_rate is not None:
             aud = c.add_stream("aac", rate=audio_rate)
             aud.layout = "stereo"
         for i, p in enumerate(pts):
             f = av.VideoFrame.from_ndarray(pattern(i, width, height), format="rgb24")
+            f = f.reformat(format=pix_fmt, **color)
             f.pts, f.time_base = p, time_base
             for pkt in vs.encode(f):
                 c.mux(pkt)

@@ -112,6 +112,19 @@ def test_rotation_is_kept(clips: dict[str, Path], tmp_path: Path, name: str, deg
     assert info.size == probe(clips[name]).size  # pixels stay as stored; players rotate
 
 
+def test_colour_matrix_and_tags_are_kept(clips: dict[str, Path], tmp_path: Path) -> None:
+    dst = tmp_path / "out.mp4"
+    copy_video(clips["bt709"], dst, IOConfig(preset="ultrafast", crf=0))
+    info = probe(dst)
+    assert (info.color_space, info.color_range, info.color_primaries, info.color_trc) == (1, 1, 1, 1)
+    # decoded by plain PyAV, which honours the tags: the same colours (a BT.601/709 mix-up on
+    # these saturated gradients is off by far more)
+    with av.open(str(clips["bt709"])) as a, av.open(str(dst)) as b:
+        for fa, fb in zip(a.decode(video=0), b.decode(video=0), strict=True):
+            diff = np.abs(fa.to_ndarray(format="rgb24").astype(int) - fb.to_ndarray(format="rgb24").astype(int))
+            assert diff.mean() < 2.0
+
+
 def test_container_tags_are_kept(clips: dict[str, Path], tmp_path: Path) -> None:
     dst = tmp_path / "out.mp4"
     copy_video(clips["plain"], dst)
