@@ -1,0 +1,163 @@
+"""``panini-video weights fetch|import|list``: get, convert and inspect model and detector weights."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from panini_video import cache
+from panini_video.download import ProgressCallback
+from panini_video.models.keys import LISTED
+
+DESCRIPTION = "Get, convert and inspect Panini-Net and RetinaFace weights (in $PANINI_VIDEO_HOME or the user cache)."
+
+EPILOG = """examples:
+  panini-video weights fetch mfr                    download the official MFR model and convert it
+  panini-video weights fetch retinaface-mobilenet   the default face detector
+  panini-video weights import panini_sr_latest.pth  convert a checkpoint downloaded by hand
+  panini-video weights list                         what the cache holds"""
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    from panini_video.models.fetch import FETCHABLE
+
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a flag given before the action is not reset by the sub-parser's default.
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="errors only")
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.set_defaults(verbose=0, quiet=False)
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = sub.add_parser("fetch", parents=[common], help="download weights into the cache")
+    p.add_argument("name", choices=FETCHABLE, help="a model variant or a detector")
+    p.add_argument("--force", action="store_true", help="download again even if the cache has the file")
+    p = sub.add_parser("import", parents=[common], help="convert an official checkpoint into the cache")
+    p.add_argument("file", type=Path, help="an official .pth checkpoint or a state_dict")
+    p.add_argument("--variant", choices=LISTED, help="default: told from the checkpoint's keys")
+    p.add_argument("--output", type=Path, help="write here instead of the cache")
+    sub.add_parser("list", parents=[common], help="list the weights in the cache")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "fetch":
+        return _fetch(args)
+    if args.action == "import":
+        return _import(args)
+    return _list()
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from panini_video.models.fetch import fetch
+
+    with _progress(args.name, enabled=not args.quiet) as progress:
+        path = fetch(args.name, force=args.force, progress=progress)
+    print(f"{args.name}: {path}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from panini_video.models.checkpoint import import_checkpoint
+
+    path = import_checkpoint(args.file, args.variant, args.output)
+    print(f"imported {args.file} -> {path}")
+    return 0
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """One weight file in the cache, as ``weights list`` shows it."""
+
+    kind: str  # "model" or "detector"
+    name: str  # the variant (from the file's config) or the detector name
+    size: int  # bytes
+    path: Path
+    note: str = ""  # parameters, or why the file is not usable
+
+
+def cache_entries() -> list[CacheEntry]:
+    """What the cache holds: model files described from their metadata, detector files by name."""
+    from panini_video.models.fetch import DETECTORS
+
+    root = cache.cache_dir()
+    entries = [_model_entry(p) for p in sorted((root / "models").glob("*.safetensors"))]
+    for name, spec in DETECTORS.items():
+        path = cache.detector_path(spec.backbone)
+        if path.is_file():
+            size = path.stat().st_size
+            note = "" if size == spec.size else f"size differs from the release ({spec.size} bytes)"
+            entries.append(CacheEntry("detector", name, size, path, note))
+    partial = sorted(root.glob("**/*.part"))
+    entries += [CacheEntry("partial", p.name, p.stat().st_size, p, "unfinished download") for p in partial]
+    return entries
+
+
+def _model_entry(path: Path) -> CacheEntry:
+    """Read only the safetensors header: the config says the variant, the shapes the size."""
+    from safetensors import safe_open
+
+    from panini_video.models.config import FORMAT, VARIANTS, PaniniConfig
+
+    size = path.stat().st_size
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            metadata = f.metadata() or {}
+            params = 0
+            for key in f.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                count = 1
+                for n in f.get_slice(key).get_shape():
+                    count *= n
+                params += count
+        if metadata.get("format") != FORMAT:
+            return CacheEntry("model", "?", size, path, f"not a panini-video file ({metadata.get('format')!r})")
+        config = PaniniConfig.from_json(metadata.get("config", ""))
+    except Exception as exc:  # a broken file is listed, not fatal
+        return CacheEntry("model", "?", size, path, f"unreadable: {exc}")
+    name = next((k for k, v in VARIANTS.items() if v == config), f"custom {config.in_size}->{config.out_size}")
+    return CacheEntry("model", name, size, path, f"{params / 1e6:.1f} M values")
+
+
+def _list() -> int:
+    entries = cache_entries()
+    print(f"cache: {cache.cache_dir()}")
+    if not entries:
+        print("(empty) get weights with 'panini-video weights fetch NAME' or 'weights import FILE'")
+        return 0
+    rows = [("kind", "name", "size", "", "path")]
+    rows += [(e.kind, e.name, f"{e.size / 2**20:.1f} MiB", e.note, str(e.path)) for e in entries]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
+    return 0
+
+
+@contextmanager
+def _progress(label: str, enabled: bool) -> Iterator[ProgressCallback | None]:
+    """A tqdm bar on stderr when stderr is a terminal; otherwise no callback."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(desc=label, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False)
+
+    def update(done: int, total: int | None) -> None:
+        if total is not None and bar.total != total:
+            bar.total = total
+            bar.refresh()
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        bar.close()

@@ -1,0 +1,118 @@
+"""``panini-video weights``: import, list and fetch through the command line, with exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from fakehttp import FakeServer, Route, serve
+from official_checkpoint import generator_tensors, mmcv_checkpoint
+
+from panini_video import cache
+from panini_video.cli import main
+from panini_video.cli.weights import _progress
+from panini_video.models import fetch
+from panini_video.models.serialize import read_state_dict
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
+    with serve() as s:
+        monkeypatch.setenv(fetch.FACEXLIB_URL_ENV, s.url)
+        yield s
+
+
+def test_import_then_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    checkpoint = tmp_path / "panini_mfr_latest.pth"
+    torch.save(mmcv_checkpoint(generator_tensors("mfr", real=False)), checkpoint)
+    assert main(["weights", "import", str(checkpoint)]) == 0
+    out = capsys.readouterr().out
+    assert str(cache.model_path("mfr")) in out
+    assert read_state_dict(cache.model_path("mfr"))[1].in_size == 512
+
+    detector = cache.detector_path("mobilenet")
+    detector.parent.mkdir(parents=True)
+    detector.write_bytes(b"\0" * 2048)
+    (cache.cache_dir() / "models" / "junk.safetensors").write_bytes(b"not safetensors")
+    assert main(["weights", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"cache: {cache.cache_dir()}"
+    model = next(line for line in lines if line.endswith(str(cache.model_path("mfr"))))
+    size_mib = cache.model_path("mfr").stat().st_size / 2**20
+    # 94,339,836 parameters + 2,798,233 buffer elements (spec section 6.3)
+    assert model.split()[:4] == ["model", "mfr", f"{size_mib:.1f}", "MiB"] and "97.1 M values" in model
+    det = next(line for line in lines if line.endswith(str(detector)))
+    assert det.split()[:2] == ["detector", "retinaface-mobilenet"] and "size differs" in det
+    junk = next(line for line in lines if line.endswith("junk.safetensors"))
+    assert "unreadable" in junk
+
+
+def test_list_of_an_empty_cache(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["weights", "-q", "list"]) == 0
+    assert "(empty)" in capsys.readouterr().out
+
+
+def test_import_with_a_variant_that_does_not_fit_exits_6(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    checkpoint = tmp_path / "sr.pth"
+    torch.save(mmcv_checkpoint(generator_tensors("sr", real=False)), checkpoint)
+    assert main(["weights", "import", str(checkpoint), "--variant", "mfr"]) == 6
+    err = capsys.readouterr().err
+    assert "does not match" in err and "deg_encoder" in err
+    assert not cache.model_path("mfr").exists()
+
+
+def test_import_of_a_malicious_pickle_exits_6_without_running_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = tmp_path / "ran"
+
+    class Exploit:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"state_dict": Exploit()}, tmp_path / "evil.pth")
+    assert main(["weights", "import", str(tmp_path / "evil.pth")]) == 6
+    assert "refused" in capsys.readouterr().err and not marker.exists()
+
+
+def test_import_of_a_missing_file_exits_6(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["weights", "import", str(tmp_path / "nope.pth")]) == 6
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_fetch_detector(server: FakeServer, testdata: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    real = (testdata / "weights" / "retinaface_mobilenet0.25_Final.pth").read_bytes()
+    server.routes["/detection_mobilenet0.25_Final.pth"] = Route(real)
+    assert main(["weights", "fetch", "retinaface-mobilenet"]) == 0
+    assert cache.detector_path("mobilenet").read_bytes() == real
+    assert str(cache.detector_path("mobilenet")) in capsys.readouterr().out
+
+
+def test_fetch_of_a_missing_file_exits_6(server: FakeServer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["weights", "fetch", "retinaface-resnet50"]) == 6  # the server has no such file: 404
+    err = capsys.readouterr().err
+    assert "HTTP 404" in err and str(cache.detector_path("resnet50")) in err
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["weights", "fetch", "gfpgan"], ["weights"], ["weights", "import", "x.pth", "--variant", "tiny"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2, argv
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    with _progress("x", enabled=True) as progress:
+        assert progress is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with _progress("x", enabled=False) as progress:
+        assert progress is None
+    with _progress("x", enabled=True) as progress:
+        assert progress is not None
+        progress(0, 100)
+        progress(100, 100)
