@@ -1,0 +1,352 @@
+"""``panini-video IN OUT`` end to end on real clips: frames, timestamps, audio, failures, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterable
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from panini_video.cli import main
+from panini_video.cli.progress import ProgressBar
+from panini_video.cli.run import build_parser, overrides_from
+from panini_video.config import load_config
+from panini_video.errors import CorruptInputError, InputError, ProcessingError, UsageError
+from panini_video.io import probe
+from panini_video.records import Frame, FrameItem
+from panini_video.runtime import pipeline
+from panini_video.runtime.pipeline import run_pipeline
+from panini_video.runtime.stage import Stage
+
+CLIP = "videos/talking_vfr_700.mp4"  # 135 frames, variable frame timing, AAC audio
+
+
+class RaiseAt(Stage):
+    name = "failing-test-stage"
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def process(self, item: FrameItem) -> Iterable[FrameItem]:
+        if item.index == self.at:
+            raise RuntimeError(f"test stage fails at frame {self.at}")
+        return [item]
+
+
+class Invert(Stage):
+    name = "invert"
+
+    def process(self, item: FrameItem) -> Iterable[FrameItem]:
+        f = item.frame
+        return [FrameItem(Frame(f.index, f.pts, f.time_base, 255 - f.image))]
+
+
+def decode(path: Path) -> dict[str, Any]:
+    """Video pts (as times), a few frames' pixels, and the audio streams of a file."""
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        times, images = [], []
+        for i, f in enumerate(c.decode(vs)):
+            times.append(Fraction(f.pts) * vs.time_base)
+            if i % 30 == 0:
+                images.append(f.to_ndarray(format="rgb24"))
+        audio = [(a.codec_context.name, a.rate, a.channels, _seconds(a.duration, a.time_base)) for a in c.streams.audio]
+    return {"times": times, "images": images, "audio": audio}
+
+
+def _seconds(duration: int | None, time_base: Fraction | None) -> float | None:
+    return None if duration is None or time_base is None else round(float(duration * time_base), 2)
+
+
+def _file(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.fixture
+def clip(testdata: Path) -> Path:
+    return testdata / CLIP
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "out"
+    d.mkdir()
+    return d
+
+
+def test_a_run_keeps_every_frame_timestamp_and_the_audio(clip: Path, out_dir: Path, tmp_path: Path) -> None:
+    out, stats = out_dir / "restored.mp4", tmp_path / "stats.json"
+    assert main([str(clip), str(out), "-q", "--stats-json", str(stats), "--crf", "18"]) == 0
+    src, dst = decode(clip), decode(out)
+    assert len(dst["times"]) == len(src["times"]) == 135
+    assert dst["times"] == src["times"]  # exact, variable frame timing included
+    assert dst["audio"] == src["audio"] and dst["audio"]
+    for a, b in zip(src["images"], dst["images"], strict=True):  # pass-through: the same pictures
+        assert np.abs(a.astype(int) - b.astype(int)).mean() < 3.0
+    report = json.loads(stats.read_text())
+    assert report["frames_in"] == report["frames_out"] == 135 and report["dropped"] == 0
+    assert report["config"]["io"]["crf"] == 18 and report["config"]["runtime"]["backpressure"] == "block"
+    names = [s["name"] for s in report["graph"]["stages"]]
+    assert names[0] == "source" and names[-2:] == ["reorder", "encode"]
+    assert all(s["items_in"] == 135 for s in report["graph"]["stages"][1:])
+    assert leftovers(out_dir) == ["restored.mp4"]
+
+
+def test_injected_stages_change_the_frames(clip: Path, out_dir: Path) -> None:
+    out = out_dir / "inverted.mkv"
+    report = run_pipeline(clip, out, load_config("default"), stages=[Invert()])
+    assert report.frames_in == report.frames_out == 135
+    src, dst = decode(clip), decode(out)
+    for a, b in zip(src["images"], dst["images"], strict=True):
+        assert np.abs((255 - a.astype(int)) - b.astype(int)).mean() < 3.0
+    assert [s.name for s in report.graph.stages] == ["source", "invert", "reorder", "encode"]
+
+
+def test_a_failing_stage_gives_the_processing_exit_code_and_no_output(
+    clip: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(pipeline, "build_stages", lambda config, info: [RaiseAt(40)])
+    t = time.monotonic()
+    code = main([str(clip), str(out_dir / "out.mp4"), "-q"])
+    assert code == ProcessingError.exit_code
+    assert time.monotonic() - t < 30  # returned, did not hang
+    assert "test stage fails at frame 40" in capsys.readouterr().err
+    assert leftovers(out_dir) == []  # neither the output nor the temporary file
+
+
+def test_a_failure_keeps_an_existing_output_as_it_was(clip: Path, out_dir: Path) -> None:
+    out = out_dir / "out.mp4"
+    out.write_bytes(b"previous result")
+    with pytest.raises(ProcessingError) as info:
+        run_pipeline(clip, out, stages=[RaiseAt(3)])
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert out.read_bytes() == b"previous result" and leftovers(out_dir) == ["out.mp4"]
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (lambda d: d / "missing.mp4", "no such file"),
+        (lambda d: _file(d / "empty.mp4", b""), "empty"),
+        (lambda d: _file(d / "notes.mp4", b"not a video\n" * 100), "not a media file"),
+    ],
+    ids=["missing", "zero-byte", "not-media"],
+)
+def test_bad_input_gives_the_input_exit_code(
+    make: Any, fragment: str, tmp_path: Path, out_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = make(tmp_path)
+    assert main([str(src), str(out_dir / "out.mp4"), "-q"]) == InputError.exit_code
+    err = capsys.readouterr().err
+    assert fragment in err and src.name in err
+    assert leftovers(out_dir) == []
+
+
+def test_a_truncated_input_is_an_input_error(clip: Path, tmp_path: Path, out_dir: Path) -> None:
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 3])
+    with pytest.raises(InputError):
+        run_pipeline(cut, out_dir / "out.mp4")
+    assert leftovers(out_dir) == []
+
+
+def test_in_equal_out_is_refused(clip: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "same.mp4"
+    copy.write_bytes(clip.read_bytes())
+    before = copy.read_bytes()
+    assert main([str(copy), str(tmp_path / "." / "same.mp4"), "-q"]) == UsageError.exit_code
+    with pytest.raises(UsageError):
+        run_pipeline(copy, copy)
+    assert copy.read_bytes() == before
+
+
+def test_unknown_preset_and_bad_flags_are_usage_errors(clip: Path, out_dir: Path) -> None:
+    assert main([str(clip), str(out_dir / "o.mp4"), "--pipeline", "nosuch", "-q"]) == UsageError.exit_code
+    with pytest.raises(SystemExit) as info:
+        main([str(clip), str(out_dir / "o.mp4"), "--detect-every", "0"])
+    assert info.value.code == 2
+    assert leftovers(out_dir) == []
+
+
+def test_flags_override_the_preset_and_unset_flags_leave_it() -> None:
+    parser = build_parser("panini-video")
+    args = parser.parse_args(["a.mp4", "b.mp4", "--pipeline", "archival", "--queue-size", "3", "--no-color-match"])
+    config = load_config(args.pipeline, overrides_from(args))
+    preset = load_config("archival")
+    assert preset.blend.color_match and not config.blend.color_match
+    assert config.runtime.queue_size == 3 and config.detect == preset.detect and config.io == preset.io
+    args = parser.parse_args(["a.mp4", "b.mp4"])
+    assert load_config(args.pipeline, overrides_from(args)) == load_config("default")
+    args = parser.parse_args(["a", "b", "--crf", "20", "--det-threshold", "0.6", "--model", "tiny", "--annotate"])
+    config = load_config(args.pipeline, overrides_from(args))
+    assert (config.io.crf, config.detect.threshold, config.restore.model, config.annotate) == (20, 0.6, "tiny", True)
+
+
+def test_every_preset_loads_and_the_live_one_drops() -> None:
+    presets = {name: load_config(name) for name in ["default", "archival", "live", "preview", "fast"]}
+    assert presets["live"].runtime.backpressure == "drop-oldest"
+    assert all(p.runtime.backpressure == "block" for n, p in presets.items() if n != "live")
+    assert presets["preview"].annotate and presets["archival"].detect.detector == "resnet50"
+
+
+def test_drop_oldest_end_to_end_keeps_timestamps_increasing(clip: Path, out_dir: Path) -> None:
+    class Slow(Stage):
+        name = "slow"
+
+        def process(self, item: FrameItem) -> Iterable[FrameItem]:
+            time.sleep(0.02)
+            return [item]
+
+    out = out_dir / "live.mp4"
+    config = load_config("live", {"runtime": {"queue_size": 1}})
+    report = run_pipeline(clip, out, config, stages=[Slow()])
+    times = decode(out)["times"]
+    assert report.dropped > 0 and report.frames_in == 135
+    assert len(times) == report.frames_out == 135 - report.dropped
+    assert all(b > a for a, b in zip(times, times[1:], strict=False))
+    assert set(times) <= set(decode(clip)["times"])  # the frames kept keep their own timestamps
+
+
+class _FakeTerminal:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, s: str) -> int:
+        self.text += s
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_bar_only_on_a_terminal_and_not_with_quiet(clip: Path) -> None:
+    assert not ProgressBar.wanted(False, _FakeTerminal(False))
+    assert not ProgressBar.wanted(True, _FakeTerminal(True))
+    term = _FakeTerminal(True)
+    assert ProgressBar.wanted(False, term)
+    bar = ProgressBar(term)
+    bar.start(probe(clip))
+    for done in (10, 10, 135):
+        bar.update(done)
+    bar.close()
+    assert "135/135" in term.text
+
+
+SLOW_RUN = textwrap.dedent(
+    """
+    import sys, time
+    from panini_video.runtime import pipeline
+    from panini_video.runtime.stage import Stage
+
+    class Slow(Stage):
+        name = "slow"
+        def process(self, item):
+            time.sleep(0.1)
+            return [item]
+
+    pipeline.build_stages = lambda config, info: [Slow()]
+    from panini_video.cli import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_run_with_130_and_no_output(
+    sig: signal.Signals, clip: Path, tmp_path: Path, out_dir: Path
+) -> None:
+    script = tmp_path / "slow_run.py"
+    script.write_text(SLOW_RUN)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(clip), str(out_dir / "out.mp4"), "-q"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not leftovers(out_dir) and time.monotonic() < deadline:  # the temporary file appears
+            time.sleep(0.05)
+        assert leftovers(out_dir), "the run never started writing"
+        time.sleep(0.3)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err or "SIGTERM" in err
+    assert leftovers(out_dir) == []
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_for_a_ten_times_longer_input(tmp_path: Path) -> None:
+    peaks = {}
+    for frames in (100, 1000):  # 100: long enough for every queue and the encoder's look-ahead to fill
+        src, out = tmp_path / f"in{frames}.mp4", tmp_path / f"out{frames}.mp4"
+        _synthetic_clip(src, frames)
+        proc = subprocess.Popen([sys.executable, "-m", "panini_video", str(src), str(out), "-q"])
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not the largest child's so far
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        assert proc.returncode == 0
+        peaks[frames] = usage.ru_maxrss
+        with av.open(str(out)) as c:
+            assert c.streams.video[0].frames == frames and c.streams.audio
+    assert peaks[1000] <= 1.15 * peaks[100], peaks
+
+
+def _synthetic_clip(path: Path, frames: int, size: tuple[int, int] = (320, 180), fps: int = 25) -> None:
+    """A scrolling noisy gradient (x264) with a 440 Hz tone (AAC), ``frames`` frames long."""
+    rng = np.random.default_rng(0)
+    w, h = size
+    base = np.add.outer(np.arange(h), np.arange(w)).astype(np.uint8)
+    with av.open(str(path), "w") as c:
+        video = c.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
+        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+        audio = c.add_stream("aac", rate=44100)
+        audio.layout = "stereo"
+        sample = 0
+        for i in range(frames):
+            k = np.uint8(i % 256)  # uint8 arithmetic wraps: the gradient scrolls
+            img = np.stack([base + k, base[::-1] + k + k, base[:, ::-1] - k], axis=-1)
+            img = img + rng.integers(0, 8, img.shape, dtype=np.uint8)
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            vf.pts = i
+            for p in video.encode(vf):
+                c.mux(p)
+            while sample < (i + 1) * 44100 / fps:
+                tone = (0.2 * np.sin(2 * np.pi * 440 * (sample + np.arange(1024)) / 44100)).astype(np.float32)
+                af = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
+                af.sample_rate, af.pts = 44100, sample
+                for p in audio.encode(af):
+                    c.mux(p)
+                sample += 1024
+        for stream in (video, audio):
+            for p in stream.encode(None):
+                c.mux(p)
+
+
+def test_corrupt_input_errors_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "garbage.mkv"
+    bad.write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(CorruptInputError, match="garbage.mkv"):
+        run_pipeline(bad, tmp_path / "o.mp4")
