@@ -1,0 +1,297 @@
+"""The device executor: frames up, aligned crops through Panini-Net in batches, frames down.
+
+Everything between the upload of a frame and the download of the restored frame stays on the
+device: the alignment warp, the normalisation, the degradation codes, the network, the finite
+check and the paste-back. On CUDA three streams overlap the work: uploads from pinned host
+buffers (``h2d``), compute, and downloads into pinned buffers (``d2h``); nothing waits on the
+device until a finished frame is read back, so the next batches are queued while one runs (the
+restore stage keeps at least two in flight). On the CPU the same calls run in order, without
+streams or pinned memory, and a frame's pixels are used in place.
+
+Precision ("auto"): fp32 on the CPU (bf16 autocast is slower there than fp32 on most CPUs without
+AMX, and fp16 far slower); on CUDA bf16 when the GPU has it (Ampere and later), else fp16. bf16
+has fp32's exponent range, so StyleGAN2's demodulation cannot overflow as it can in fp16.
+Reduced precision uses ``torch.autocast`` rather than casting the weights: autocast keeps the
+reductions autocast knows to be sensitive (norms, softmax, sums) in fp32, and the weights stay
+fp32 for the cache's mask figures. ``bench model`` measures the error of each precision.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from panini_video.config import BlendConfig
+from panini_video.errors import UsageError
+from panini_video.faces.align import warp_faces
+from panini_video.faces.blend import paste_faces, paste_order, paste_region
+from panini_video.records import Face, FaceJob
+
+log = logging.getLogger(__name__)
+
+ResolvedPrecision = Literal["fp32", "bf16", "fp16"]
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """``None``: cuda when available, else cpu; a named cuda device must exist."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise UsageError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"device {name!r} asked for, but this torch sees no CUDA GPU; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(f"device {name!r} does not exist: {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type != "cpu":
+        raise UsageError(f"device type {device.type!r} is not supported; use cpu or cuda")
+    return device
+
+
+def resolve_precision(precision: str, device: torch.device) -> ResolvedPrecision:
+    """The precision "auto" stands for on ``device`` (see the module docstring); others as given."""
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "fp32"
+    if precision not in DTYPES:
+        raise UsageError(f"unknown precision {precision!r}; use auto, fp32, bf16 or fp16")
+    return precision  # type: ignore[return-value]
+
+
+class _PinnedPool:
+    """Reusable page-locked host buffers by shape; a buffer is free again once its event is done."""
+
+    def __init__(self) -> None:
+        self._free: dict[tuple[int, ...], list[tuple[Tensor, Any]]] = {}
+
+    def get(self, shape: tuple[int, ...]) -> Tensor:
+        bucket = self._free.get(shape, [])
+        for i, (buf, event) in enumerate(bucket):
+            if event is None or event.query():
+                del bucket[i]
+                return buf
+        return torch.empty(shape, dtype=torch.uint8, pin_memory=True)
+
+    def put(self, buf: Tensor, event: Any) -> None:
+        bucket = self._free.setdefault(tuple(buf.shape), [])
+        if len(bucket) < 8:  # beyond a few per shape the frame size changed; let the rest go
+            bucket.append((buf, event))
+
+
+@dataclass
+class Download:
+    """A frame on its way back to the host: ``result()`` waits for it and returns (H, W, 3) uint8."""
+
+    image: np.ndarray | None = None  # set at once on the CPU
+    pinned: Tensor | None = None
+    event: Any = None
+    pool: _PinnedPool | None = None
+
+    def ready(self) -> bool:
+        return self.image is not None or self.event is None or bool(self.event.query())
+
+    def result(self) -> np.ndarray:
+        if self.image is None:
+            assert self.pinned is not None
+            self.event.synchronize()
+            self.image = self.pinned.numpy().copy()  # the pinned buffer goes back to the pool
+            if self.pool is not None:
+                self.pool.put(self.pinned, None)
+            self.pinned = None
+        return self.image
+
+
+class DeviceExecutor:
+    """Runs one model on one device: ``upload``, ``align``, ``codes``, ``restore``, ``compose``, ``download``.
+
+    model: a PaniniNet (or anything with its ``config``, ``degradation_code``, ``dafi_masks`` and
+    call signature), moved to ``device`` and put in eval mode here.
+    """
+
+    def __init__(self, model: Any, device: torch.device, precision: str = "auto") -> None:
+        self.device = device
+        self.precision = resolve_precision(precision, device)
+        self.model = model.to(device).eval()
+        self.in_size = int(model.config.in_size)
+        self.out_size = int(model.config.out_size)
+        self.uses_dre = bool(model.config.uses_dre)
+        self.cuda = device.type == "cuda"
+        if self.cuda:
+            self.h2d = torch.cuda.Stream(device)
+            self.compute = torch.cuda.Stream(device)
+            self.d2h = torch.cuda.Stream(device)
+            self._upload_pool = _PinnedPool()
+            self._download_pool = _PinnedPool()
+            # The weights were copied on the default stream; compute must see them.
+            self.compute.wait_stream(torch.cuda.current_stream(device))
+        self.faces_restored = 0
+        self.faces_failed = 0
+        self.batches = 0
+        log.info("restorer on %s, precision %s (asked: %s)", device, self.precision, precision)
+
+    # Contexts -----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def on_compute(self) -> Iterator[None]:
+        """Run the enclosed device work on the compute stream (CUDA), without autograd."""
+        stream = torch.cuda.stream(self.compute) if self.cuda else contextlib.nullcontext()
+        with stream, torch.no_grad():
+            yield
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=DTYPES[self.precision])
+
+    # Host <-> device ------------------------------------------------------------------------------
+
+    def upload(self, image: np.ndarray) -> Tensor:
+        """An RGB uint8 (H, W, 3) frame as a (3, H, W) uint8 tensor on the device (no copy on the CPU)."""
+        host = torch.from_numpy(np.ascontiguousarray(image))
+        if not self.cuda:
+            return host.permute(2, 0, 1)
+        pinned = self._upload_pool.get(tuple(host.shape))
+        pinned.copy_(host)
+        with torch.cuda.stream(self.h2d):
+            dev = pinned.to(self.device, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record(self.h2d)
+        self._upload_pool.put(pinned, event)
+        self.compute.wait_event(event)
+        dev.record_stream(self.compute)  # allocated on h2d, used on compute
+        return dev.permute(2, 0, 1)
+
+    def download(self, image: Tensor) -> Download:
+        """Start copying a (3, H, W) uint8 frame back; the copy overlaps later batches on CUDA."""
+        hwc = image.permute(1, 2, 0)
+        if not self.cuda:
+            return Download(image=hwc.contiguous().numpy())
+        with torch.cuda.stream(self.compute):
+            hwc = hwc.contiguous()
+            ready = torch.cuda.Event()
+            ready.record(self.compute)
+        pinned = self._download_pool.get(tuple(hwc.shape))
+        with torch.cuda.stream(self.d2h):
+            self.d2h.wait_event(ready)
+            hwc.record_stream(self.d2h)
+            pinned.copy_(hwc, non_blocking=True)
+            done = torch.cuda.Event()
+            done.record(self.d2h)
+        return Download(pinned=pinned, event=done, pool=self._download_pool)
+
+    # Faces ---------------------------------------------------------------------------------------
+
+    def align(self, image: Tensor, affines: Sequence[np.ndarray]) -> Tensor:
+        """Aligned crops (B, 3, in, in), float in [-1, 1], of the faces of one uploaded frame."""
+        with self.on_compute():
+            crops = warp_faces(image, np.asarray(affines), self.in_size, out_dtype=torch.float32)
+            return crops.div_(127.5).sub_(1.0)
+
+    def codes(self, crops: Sequence[Tensor]) -> Tensor:
+        """Degradation codes (B, C), float32, of aligned crops (each (3, in, in))."""
+        with self.on_compute(), self._autocast():
+            return self.model.degradation_code(torch.stack(list(crops))).float()
+
+    def masks(self, codes: Tensor) -> tuple[Tensor, Tensor]:
+        """DAFI masks of codes (for the DRE cache's figures)."""
+        with self.on_compute():
+            m1, m2 = self.model.dafi_masks(codes.to(self.device))
+            return m1.float(), m2.float()
+
+    def restore(self, crops: Sequence[Tensor], codes: Sequence[Tensor | None]) -> tuple[Tensor, Tensor]:
+        """Restore a batch: (outputs (B, 3, out, out) in [-1, 1], finite (B,) bool).
+
+        A face whose output has any non-finite value is reported in ``finite`` and its output is
+        zeroed, so it cannot poison a paste; the caller gives it its original pixels back.
+        """
+        with self.on_compute():
+            lq = torch.stack(list(crops))
+            code = None if any(c is None for c in codes) else torch.stack(list(codes))  # type: ignore[arg-type]
+            with self._autocast():
+                out = self.model(lq, code)
+            out = out.float()
+            finite = torch.isfinite(out).flatten(1).all(dim=1)
+            out = torch.where(finite[:, None, None, None], out, torch.zeros((), device=out.device)).clamp_(-1.0, 1.0)
+        self.batches += 1
+        self.faces_restored += len(crops)
+        return out, finite
+
+    def compose(
+        self,
+        image: Tensor,
+        faces: Sequence[Face],
+        affines: Sequence[np.ndarray],
+        crops: Sequence[Tensor],
+        restored: Sequence[Tensor],
+        finite: Sequence[Tensor],
+        upscale: int = 1,
+        blend: BlendConfig | None = None,
+    ) -> Tensor:
+        """The output frame (3, H*upscale, W*upscale) uint8: background enlarged, faces pasted back.
+
+        crops: the aligned inputs in [-1, 1] (colour match reads them); restored: outputs in
+        [-1, 1]; finite: per face, whether its output may be pasted. A face whose output was not
+        finite keeps the (enlarged) input pixels; deciding that on the device (``torch.where``)
+        spares a device-to-host wait per batch.
+        """
+        with self.on_compute():
+            out = upscale_frame(image, upscale)
+            jobs = [
+                FaceJob(-1, face, np.asarray(a, dtype=np.float64), (c + 1.0) * 127.5, (r + 1.0) * 127.5)
+                for face, a, c, r in zip(faces, affines, crops, restored, strict=True)
+            ]
+            flags = dict(zip(map(id, jobs), finite, strict=True))
+            for job in paste_order(jobs):  # smallest face first, as the blend module does
+                paste_guarded(out, job, flags[id(job)], upscale, blend)
+            return out.round_().clamp_(0.0, 255.0).to(torch.uint8)
+
+
+def upscale_frame(image: Tensor, factor: int) -> Tensor:
+    """A (3, H, W) frame as float 0-255, enlarged ``factor`` times with bicubic interpolation.
+
+    Bicubic (a = -0.75, PyTorch's) on the device, clamped to 0-255 against its overshoot; an
+    integer factor keeps the pixel grid: output pixel centres fall at exact input sub-positions.
+    """
+    frame = image.float()
+    if factor == 1:
+        return frame
+    out = F.interpolate(frame[None], scale_factor=factor, mode="bicubic", align_corners=False)[0]
+    return out.clamp_(0.0, 255.0)
+
+
+def paste_guarded(out: Tensor, job: FaceJob, finite: Tensor, scale: int, blend: BlendConfig | None) -> None:
+    """Paste one face into ``out`` (float, in place), only where ``finite`` (a 0-d bool tensor) holds.
+
+    Only the face's paste region is copied: the blend module pastes into that sub-frame, with the
+    face and affine moved by the region's corner, and ``torch.where`` keeps the old pixels when
+    the output was not finite.
+    """
+    _, h, w = out.shape
+    x0, y0, x1, y1 = paste_region(job.face, (w, h), scale)
+    if x1 <= x0 or y1 <= y0:
+        return
+    dx, dy = x0 / scale, y0 / scale  # the region's corner in the frame the affine was made on
+    shift = np.array([dx, dy, dx, dy], dtype=np.float32)
+    face = dataclasses.replace(
+        job.face,
+        box=np.asarray(job.face.box, np.float32) - shift,
+        landmarks=np.asarray(job.face.landmarks, np.float32) - shift[:2],
+    )
+    affine = np.array(job.affine, dtype=np.float64)
+    affine[:, 2] += affine[:, :2] @ np.array([dx, dy])
+    roi = out[:, y0:y1, x0:x1]
+    pasted = paste_faces(roi, [dataclasses.replace(job, face=face, affine=affine)], blend, scale)
+    roi.copy_(torch.where(finite, pasted, roi))
