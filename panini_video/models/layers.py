@@ -19,9 +19,9 @@ SQRT2 = math.sqrt(2.0)
 
 def make_fir_kernel(taps: Sequence[float], factor: float = 1.0) -> Tensor:
     """Separable 2-D FIR kernel ``outer(taps, taps)`` normalised to sum 1, times ``factor``."""
-    k = torch.tensor(list(taps), dtype=torch.float32)
-    k2 = torch.outer(k, k)
-    return k2 / k2.sum() * factor
+    # Plain Python arithmetic: cheap, and safe under a meta-device context.
+    total = sum(taps) ** 2
+    return torch.tensor([[a * b / total * factor for b in taps] for a in taps], dtype=torch.float32)
 
 
 def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: tuple[int, int] = (0, 0)) -> Tensor:
@@ -82,7 +82,7 @@ class EqualLinear(nn.Module):
     def __init__(self, in_features: int, out_features: int, lr_mul: float = 1.0) -> None:
         super().__init__()
         # Stored weights are N(0, 1) / lr_mul so that the effective weight starts at N(0, 1/fan_in).
-        self.weight_orig = nn.Parameter(torch.randn(out_features, in_features) / lr_mul)
+        self.weight_orig = nn.Parameter(torch.randn(out_features, in_features).div_(lr_mul))
         self.scale = equalized_scale((out_features, in_features), lr_mul=lr_mul)
 
     def forward(self, x: Tensor) -> Tensor:
