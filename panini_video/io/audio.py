@@ -50,7 +50,7 @@ class AudioRemuxer:
             for s in self._input.streams:
                 if s.type != "audio":
                     if s.type in ("subtitle", "data"):
-                        log.info("%s: stream %d (%s) is not carried to the output", source, s.index, s.type)
+                        log.warning("%s: stream %d (%s) is not carried to the output", source, s.index, s.type)
                     s.discard = av.stream.Discard.all
                     continue
                 self._routes[s.index] = self._add_route(s, output, supported, fallback_codec)

@@ -153,7 +153,7 @@ def _stream_info(stream: av.stream.Stream) -> StreamInfo:
 
 def _rotation_from_tag(tags: dict[str, str]) -> int | None:
     """The legacy ``rotate`` tag is clockwise degrees; we report counterclockwise."""
-    raw = tags.get("rotate")
+    raw = next((v for k, v in tags.items() if k.lower() == "rotate"), None)  # Matroska: ROTATE
     if raw is None:
         return None
     try:

@@ -47,6 +47,7 @@ class VideoReader:
         self.frames_read = 0  # frames handed to the consumer
         self.synthesised_pts = 0  # frames that came without a pts and got one made up
         self._decoded = 0
+        self._at: float | None = None  # time of the packet being decoded, for error messages
 
     def __enter__(self) -> VideoReader:
         return self
@@ -112,7 +113,11 @@ class VideoReader:
             self._put(e)
         except av.FFmpegError as e:
             self._put(
-                CorruptInputError(f"{self.path}: decoding failed after {self._decoded} frames ({_ffmpeg_reason(e)})")
+                CorruptInputError(
+                    f"{self.path}: decoding failed after {self._decoded} frames"
+                    f"{'' if self._at is None else f' (at {self._at:.3f} s)'}: the file is damaged"
+                    f" ({_ffmpeg_reason(e)})"
+                )
             )
         except BaseException as e:  # noqa: BLE001 - any failure must reach the consumer
             self._put(e)
@@ -136,6 +141,8 @@ class VideoReader:
             for packet in container.demux(stream):
                 if self._stop.is_set():
                     return
+                if packet.pts is not None and packet.time_base is not None:
+                    self._at = float(packet.pts * packet.time_base)
                 for vf in packet.decode():
                     pts = vf.pts
                     if pts is None:

@@ -24,6 +24,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "odd": make_clip(d / "odd.mp4", size=(853, 479), pix_fmt="yuv444p", pts=tuple(range(0, 4 * 512, 512))),
         "rot90": make_clip(d / "rot90.mp4", rotation=90),
         "rot270": make_clip(d / "rot270.mp4", rotation=270, size=(48, 64)),
+        "rotate_tag": make_clip(d / "rotate_tag.mkv", stream_tags={"rotate": "90"}),
         "bt709": make_clip(d / "bt709.mp4", bt709=True),
         "aac": make_clip(d / "aac.mp4", audio_rate=48000),
         "audio_only": make_audio_only(d / "audio_only.m4a"),

@@ -36,6 +36,7 @@ def make_clip(
     audio_seconds: float | None = None,
     metadata: dict[str, str] | None = None,
     bt709: bool = False,
+    stream_tags: dict[str, str] | None = None,
 ) -> Path:
     """Write a video clip with the given pts (and optionally AAC audio and a display rotation)."""
     width, height = size
@@ -50,6 +51,8 @@ def make_clip(
             vs.options = {"preset": "ultrafast"}
         if rotation is not None:
             vs.set_display_rotation(rotation)
+        if stream_tags:
+            vs.metadata.update(stream_tags)
         color: dict[str, int] = {}
         if bt709:  # tagged and converted as BT.709, limited range (AVCOL_* 1)
             cc = vs.codec_context

@@ -54,6 +54,11 @@ def test_probe_rotation_from_display_matrix(clips: dict[str, Path], name: str, d
     assert probe(clips[name]).rotation == degrees
 
 
+def test_probe_rotation_from_legacy_tag(clips: dict[str, Path]) -> None:
+    # the old 'rotate' tag is clockwise; VideoInfo.rotation is counterclockwise like the matrix
+    assert probe(clips["rotate_tag"]).rotation == 270
+
+
 def test_probe_ntsc_rate_and_odd_size(clips: dict[str, Path]) -> None:
     assert probe(clips["ntsc"]).frame_rate == Fraction(30000, 1001)
     assert probe(clips["odd"]).size == (853, 479)

@@ -13,7 +13,7 @@ from conftest import VFR_PTS
 from iomedia import audio_packets, stream_duration, video_times
 
 from panini_video.config import IOConfig
-from panini_video.errors import OutputError
+from panini_video.errors import InputError, OutputError
 from panini_video.io import VideoReader, VideoWriter, probe
 from panini_video.records import Frame
 
@@ -103,7 +103,7 @@ def test_odd_size_webm_stays_yuv420p(clips: dict[str, Path], tmp_path: Path) -> 
     assert (info.size, info.pix_fmt, info.codec) == ((853, 479), "yuv420p", "vp9")
 
 
-@pytest.mark.parametrize(("name", "degrees"), [("rot90", 90), ("rot270", 270)])
+@pytest.mark.parametrize(("name", "degrees"), [("rot90", 90), ("rot270", 270), ("rotate_tag", 270)])
 def test_rotation_is_kept(clips: dict[str, Path], tmp_path: Path, name: str, degrees: int) -> None:
     dst = tmp_path / "out.mp4"
     copy_video(clips[name], dst)
@@ -123,6 +123,27 @@ def test_colour_matrix_and_tags_are_kept(clips: dict[str, Path], tmp_path: Path)
         for fa, fb in zip(a.decode(video=0), b.decode(video=0), strict=True):
             diff = np.abs(fa.to_ndarray(format="rgb24").astype(int) - fb.to_ndarray(format="rgb24").astype(int))
             assert diff.mean() < 2.0
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "text", "audio_only", "truncated", "corrupt"])
+def test_bad_input_leaves_no_output(clips: dict[str, Path], testdata: Path, tmp_path: Path, case: str) -> None:
+    data = (testdata / "videos" / "hamilton_short.mp4").read_bytes()
+    src = {
+        "missing": tmp_path / "nowhere.mp4",
+        "truncated": tmp_path / "half.mp4",
+        "corrupt": tmp_path / "corrupt.mp4",
+    }.get(case) or clips[case]
+    if case == "truncated":
+        src.write_bytes(data[: len(data) // 2])
+    if case == "corrupt":  # random bytes in the middle of the media data
+        mid = len(data) // 2
+        src.write_bytes(data[:mid] + np.random.default_rng(1).bytes(4096) + data[mid + 4096 :])
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(InputError) as caught:
+        copy_video(src, out_dir / "out.mp4")
+    assert str(src) in str(caught.value)
+    assert os.listdir(out_dir) == []
 
 
 def test_container_tags_are_kept(clips: dict[str, Path], tmp_path: Path) -> None:
