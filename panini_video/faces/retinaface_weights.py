@@ -1,0 +1,103 @@
+"""Reading RetinaFace weight files: facexlib's and biubug6's ``.pth`` state_dicts, strictly checked.
+
+Accepted: ``detection_mobilenet0.25_Final.pth`` / ``detection_Resnet50_Final.pth`` (facexlib's
+names, plain keys) and the original ``mobilenet0.25_Final.pth`` / ``Resnet50_Final.pth``
+(saved from ``nn.DataParallel``: every key starts with ``module.``). Files are read with
+``torch.load(weights_only=True)``: no code in a pickle runs. The storages were saved on CUDA,
+hence ``map_location``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from panini_video import cache
+from panini_video.config import DetectConfig
+from panini_video.errors import CheckpointMismatchError, WeightsError, WeightsNotFoundError
+from panini_video.faces.retinaface_net import Backbone, RetinaFaceNet
+
+log = logging.getLogger(__name__)
+
+FETCH_NAMES = {"mobilenet": "retinaface-mobilenet", "resnet50": "retinaface-resnet50"}
+_MARKERS = {"mobilenet": "body.stage1.", "resnet50": "body.layer1."}  # keys that only one backbone has
+
+
+def resolve_weights(config: DetectConfig) -> Path:
+    """The weight file of ``config``: ``config.weights``, else the cache; refused if absent."""
+    if config.weights is not None:
+        path = Path(config.weights).expanduser()
+        if not path.is_file():
+            raise WeightsNotFoundError(f"detector weights not found: {path} (from --detector-weights)")
+        return path
+    path = cache.detector_path(config.detector)
+    if not path.is_file():
+        raise WeightsNotFoundError(
+            f"RetinaFace {config.detector} weights not found at {path}; "
+            f"run `panini-video weights fetch {FETCH_NAMES[config.detector]}` "
+            "or pass --detector-weights PATH"
+        )
+    return path
+
+
+def read_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
+    """The tensors of a RetinaFace ``.pth`` file, on the CPU, ``module.`` prefix removed."""
+    path = Path(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise WeightsNotFoundError(f"detector weights not found: {path}") from exc
+    except OSError as exc:
+        raise WeightsError(f"cannot read detector weights {path}: {exc}") from exc
+    except Exception as exc:  # torch's unpickler fails on junk with many types (IndexError, UnpicklingError...)
+        raise WeightsError(f"{path} is not a readable torch weight file: {exc!r}") from exc
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]  # a training checkpoint wrapping the weights
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{path} does not hold a state_dict of tensors (got {type(obj).__name__})")
+    if obj and all(k.startswith("module.") for k in obj):
+        obj = {k.removeprefix("module."): v for k, v in obj.items()}
+    return obj
+
+
+def guess_backbone(state: dict[str, torch.Tensor]) -> Backbone | None:
+    """Which backbone a state_dict belongs to, from its key names; None when neither fits."""
+    for name, marker in _MARKERS.items():
+        if any(k.startswith(marker) for k in state):
+            return name  # type: ignore[return-value]
+    return None
+
+
+def check_state_dict(net: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse a state_dict whose keys or shapes differ from ``net``'s, naming what differs."""
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(
+        f"{k} {tuple(state[k].shape)} != {tuple(expected[k].shape)}"
+        for k in set(expected) & set(state)
+        if state[k].shape != expected[k].shape
+    )
+    if not (missing or unexpected or wrong):
+        return
+    parts = []
+    for label, names in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong)):
+        if names:
+            shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
+            parts.append(f"{label}: {shown}")
+    raise CheckpointMismatchError(f"{source} does not fit RetinaFace-{net.backbone}: " + "; ".join(parts))
+
+
+def load_net(path: Path | str, backbone: Backbone) -> RetinaFaceNet:
+    """A RetinaFace network of ``backbone`` with the weights of ``path``, in eval mode, on the CPU."""
+    state = read_state_dict(path)
+    found = guess_backbone(state)
+    if found is not None and found != backbone:
+        raise CheckpointMismatchError(f"{path} holds RetinaFace-{found} weights, but the detector is {backbone}")
+    net = RetinaFaceNet(backbone)
+    check_state_dict(net, state, str(path))
+    net.load_state_dict(state, strict=True)
+    log.debug("loaded RetinaFace-%s weights from %s (%d tensors)", backbone, path, len(state))
+    return net.eval()
