@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TextIO
 
@@ -26,12 +27,16 @@ class ProgressBar:
         return not quiet and bool(getattr(stream, "isatty", lambda: False)())
 
     def start(self, info: VideoInfo) -> None:
+        # a terminal that reports no size (0x0, some CI runners and ptys) would get an empty bar
+        sized = min(_terminal_size(self.stream)) > 0
         self._bar = tqdm(
             total=info.frame_count,
             desc=self.description,
             unit="frame",
             file=self.stream,
-            dynamic_ncols=True,
+            dynamic_ncols=sized,
+            ncols=None if sized else 80,
+            nrows=None if sized else 24,
             smoothing=0.1,
         )
 
@@ -44,3 +49,11 @@ class ProgressBar:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _terminal_size(stream: TextIO) -> tuple[int, int]:
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return (0, 0)
+    return (size.columns, size.lines)

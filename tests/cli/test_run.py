@@ -252,6 +252,40 @@ def test_progress_bar_only_on_a_terminal_and_not_with_quiet(clip: Path) -> None:
     assert "135/135" in term.text
 
 
+def _run_cli_on_a_pty(args: list[str]) -> tuple[int, str]:
+    """Run the CLI with stdout and stderr on a pseudo-terminal (which reports a 0x0 size)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "panini_video", *args], stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    return proc.wait(timeout=60), b"".join(chunks).decode(errors="replace")
+
+
+def test_the_progress_bar_is_drawn_on_a_terminal_and_nowhere_else(clip: Path, out_dir: Path) -> None:
+    code, text = _run_cli_on_a_pty([str(clip), str(out_dir / "tty.mp4"), "--preset", "ultrafast"])
+    assert code == 0 and "135/135" in text and "frame/s" in text
+    code, text = _run_cli_on_a_pty([str(clip), str(out_dir / "quiet.mp4"), "--preset", "ultrafast", "-q"])
+    assert code == 0 and "135/135" not in text
+    proc = subprocess.run(
+        [sys.executable, "-m", "panini_video", str(clip), str(out_dir / "pipe.mp4"), "--preset", "ultrafast"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and proc.stderr == ""  # not a terminal: no bar, and nothing else to say
+
+
 SLOW_RUN = textwrap.dedent(
     """
     import sys, time
