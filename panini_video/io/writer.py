@@ -79,8 +79,10 @@ class VideoWriter:
 
     def _check_target(self) -> None:
         parent = self.path.parent
-        if not parent.is_dir():
+        if not parent.exists():
             raise OutputError(f"{self.path}: the folder {parent} does not exist")
+        if not parent.is_dir():
+            raise OutputError(f"{self.path}: {parent} is not a folder")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise OutputError(f"{self.path}: the folder {parent} is not writable")
         if self.path.is_dir():

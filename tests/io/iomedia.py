@@ -128,8 +128,10 @@ def audio_packets(path: Path) -> list[tuple[bytes, Fraction | None, Fraction | N
 
 
 def stream_duration(path: Path) -> Fraction:
-    """The first video stream's duration in seconds, from the container header."""
+    """The first video stream's duration in seconds from the header (Matroska: the container's)."""
     with av.open(str(path)) as c:
         s = c.streams.video[0]
-        assert s.duration is not None
-        return s.duration * s.time_base
+        if s.duration is not None and s.time_base is not None:
+            return s.duration * s.time_base
+        assert c.duration is not None
+        return Fraction(c.duration, av.time_base)

@@ -33,6 +33,8 @@ def assert_same_timing(src: Path, dst: Path) -> None:
     info = probe(src)
     one_frame = 1 / info.frame_rate
     assert abs(stream_duration(dst) - stream_duration(src)) <= one_frame
+    # a late first frame is kept (an MP4 edit list), not shifted to zero
+    assert probe(dst).start_time == pytest.approx(info.start_time, abs=1e-6)
 
 
 @pytest.mark.parametrize("name", ["talking_vfr_700.mp4", "hamilton_short.mp4", "talking_hdtf_mpeg4_512.mp4"])
@@ -56,7 +58,7 @@ def test_round_trip_no_audio(testdata: Path, tmp_path: Path) -> None:
     assert info.audio_streams == () and info.size == (388, 512)
 
 
-@pytest.mark.parametrize("name", ["vfr", "ntsc", "plain"])
+@pytest.mark.parametrize("name", ["vfr", "ntsc", "plain", "rotate_tag"])  # rotate_tag: Matroska, 1/1000
 def test_round_trip_generated_timing(clips: dict[str, Path], tmp_path: Path, name: str) -> None:
     dst = tmp_path / "out.mp4"
     copy_video(clips[name], dst)
@@ -272,6 +274,12 @@ def test_bad_targets(clips: dict[str, Path], tmp_path: Path, target: str, words:
     with pytest.raises(OutputError, match=words):
         VideoWriter(tmp_path / target, probe(clips["plain"]), FAST)
     assert os.listdir(tmp_path) == []
+
+
+def test_target_under_a_file(clips: dict[str, Path], tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(OutputError, match="not a folder"):
+        VideoWriter(tmp_path / "file" / "out.mp4", probe(clips["plain"]), FAST)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
