@@ -92,7 +92,7 @@ def out_dir(tmp_path: Path) -> Path:
 
 def test_a_run_keeps_every_frame_timestamp_and_the_audio(clip: Path, out_dir: Path, tmp_path: Path) -> None:
     out, stats = out_dir / "restored.mp4", tmp_path / "stats.json"
-    assert main([str(clip), str(out), "-q", "--stats-json", str(stats), "--crf", "18"]) == 0
+    assert main([str(clip), str(out), "-q", "--stats-json", str(stats), "--crf", "18", "--preset", "ultrafast"]) == 0
     src, dst = decode(clip), decode(out)
     assert len(dst["times"]) == len(src["times"]) == 135
     assert dst["times"] == src["times"]  # exact, variable frame timing included
@@ -101,7 +101,8 @@ def test_a_run_keeps_every_frame_timestamp_and_the_audio(clip: Path, out_dir: Pa
         assert np.abs(a.astype(int) - b.astype(int)).mean() < 3.0
     report = json.loads(stats.read_text())
     assert report["frames_in"] == report["frames_out"] == 135 and report["dropped"] == 0
-    assert report["config"]["io"]["crf"] == 18 and report["config"]["runtime"]["backpressure"] == "block"
+    assert report["config"]["io"]["crf"] == 18 and report["config"]["io"]["preset"] == "ultrafast"
+    assert report["config"]["runtime"]["backpressure"] == "block"
     names = [s["name"] for s in report["graph"]["stages"]]
     assert names[0] == "source" and names[-2:] == ["reorder", "encode"]
     assert all(s["items_in"] == 135 for s in report["graph"]["stages"][1:])
@@ -110,7 +111,7 @@ def test_a_run_keeps_every_frame_timestamp_and_the_audio(clip: Path, out_dir: Pa
 
 def test_injected_stages_change_the_frames(clip: Path, out_dir: Path) -> None:
     out = out_dir / "inverted.mkv"
-    report = run_pipeline(clip, out, load_config("default"), stages=[Invert()])
+    report = run_pipeline(clip, out, load_config("default", {"io": {"preset": "ultrafast"}}), stages=[Invert()])
     assert report.frames_in == report.frames_out == 135
     src, dst = decode(clip), decode(out)
     for a, b in zip(src["images"], dst["images"], strict=True):
