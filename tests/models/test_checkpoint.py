@@ -94,7 +94,9 @@ def test_bare_state_dicts_are_accepted(tmp_path: Path) -> None:
     torch.save(generator, tmp_path / "generator_only.pth")
     torch.save(mmcv_checkpoint(generator)["state_dict"], tmp_path / "whole_model.pth")
     torch.save({f"module.{k}": v for k, v in generator.items()}, tmp_path / "ddp.pth")
-    for name in ("generator_only.pth", "whole_model.pth", "ddp.pth"):
+    # Written by torch < 1.6 (mmcv 1.x on old torch): the legacy non-zip format.
+    torch.save(mmcv_checkpoint(generator), tmp_path / "legacy.pth", _use_new_zipfile_serialization=False)
+    for name in ("generator_only.pth", "whole_model.pth", "ddp.pth", "legacy.pth"):
         state = generator_state(read_checkpoint(tmp_path / name))
         assert set(state) == set(generator) and detect_variant(state) == "mfr", name
 
