@@ -25,7 +25,7 @@ import av.container
 import numpy as np
 
 from panini_video.config import IOConfig
-from panini_video.errors import OutputError
+from panini_video.errors import OutputError, PaniniError
 from panini_video.io.audio import DROPPED_TAGS, AudioRemuxer
 from panini_video.io.encoder import EncoderPlan, plan_encoder
 from panini_video.io.probe import VideoInfo
@@ -72,7 +72,12 @@ class VideoWriter:
             self._copy_metadata()
             source = info.path if audio_from is _FROM_INPUT else audio_from
             if source is not None:
-                self._audio = AudioRemuxer(Path(source), self._container, self.plan.audio_codec)  # type: ignore[arg-type]
+                try:
+                    self._audio = AudioRemuxer(Path(source), self._container, self.plan.audio_codec)  # type: ignore[arg-type]
+                except (av.FFmpegError, ValueError) as e:
+                    if isinstance(e, PaniniError):
+                        raise
+                    raise OutputError(f"{self.path}: cannot carry the audio of {source} ({e})") from e
         except BaseException:
             self.abort()
             raise

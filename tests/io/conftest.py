@@ -27,6 +27,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "rotate_tag": make_clip(d / "rotate_tag.mkv", stream_tags={"rotate": "90"}),
         "bt709": make_clip(d / "bt709.mp4", bt709=True),
         "aac": make_clip(d / "aac.mp4", audio_rate=48000),
+        "two_tracks": make_clip(d / "two_tracks.mkv", audio_rate=44100, audio_tracks=2),
         "audio_only": make_audio_only(d / "audio_only.m4a"),
         "text": _write(d / "notes.mp4", b"this is not a video\n" * 50),
         "empty": _write(d / "empty.mp4", b""),

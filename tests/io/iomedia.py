@@ -37,6 +37,7 @@ def make_clip(
     metadata: dict[str, str] | None = None,
     bt709: bool = False,
     stream_tags: dict[str, str] | None = None,
+    audio_tracks: int = 1,
 ) -> Path:
     """Write a video clip with the given pts (and optionally AAC audio and a display rotation)."""
     width, height = size
@@ -58,10 +59,12 @@ def make_clip(
             cc = vs.codec_context
             cc.colorspace = cc.color_range = cc.color_primaries = cc.color_trc = 1
             color = {"dst_colorspace": 1, "dst_color_range": 1}
-        aud = None
-        if audio_rate is not None:
+        tracks = []
+        for k in range(audio_tracks if audio_rate is not None else 0):
             aud = c.add_stream("aac", rate=audio_rate)
             aud.layout = "stereo"
+            aud.metadata["language"] = ("eng", "fra", "deu")[k % 3]
+            tracks.append(aud)
         for i, p in enumerate(pts):
             f = av.VideoFrame.from_ndarray(pattern(i, width, height), format="rgb24")
             f = f.reformat(format=pix_fmt, **color)
@@ -70,9 +73,9 @@ def make_clip(
                 c.mux(pkt)
         for pkt in vs.encode(None):
             c.mux(pkt)
-        if aud is not None:
+        for k, aud in enumerate(tracks):
             seconds = audio_seconds if audio_seconds is not None else float(pts[-1] * time_base) + 0.1
-            _write_tone(c, aud, audio_rate or 48000, seconds)
+            _write_tone(c, aud, audio_rate or 48000, seconds, freq=440.0 * (k + 1))
     return path
 
 
@@ -84,10 +87,12 @@ def make_audio_only(path: Path, rate: int = 44100, seconds: float = 0.5) -> Path
     return path
 
 
-def _write_tone(c: av.container.OutputContainer, aud: av.audio.stream.AudioStream, rate: int, seconds: float) -> None:
+def _write_tone(
+    c: av.container.OutputContainer, aud: av.audio.stream.AudioStream, rate: int, seconds: float, freq: float = 440.0
+) -> None:
     n = int(rate * seconds)
     t = np.arange(n) / rate
-    tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    tone = (0.2 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
     chunk = 1024
     for start in range(0, n, chunk):
         part = tone[start : start + chunk]
@@ -110,12 +115,12 @@ def video_times(path: Path, limit: int | None = None) -> list[Fraction]:
     return out
 
 
-def audio_packets(path: Path) -> list[tuple[bytes, Fraction | None, Fraction | None]]:
-    """(payload, pts seconds, duration seconds) of every audio packet of the first audio stream."""
+def audio_packets(path: Path, track: int = 0) -> list[tuple[bytes, Fraction | None, Fraction | None]]:
+    """(payload, pts seconds, duration seconds) of every packet of one audio stream."""
     with av.open(str(path)) as c:
-        if not c.streams.audio:
+        if len(c.streams.audio) <= track:
             return []
-        s = c.streams.audio[0]
+        s = c.streams.audio[track]
         return [
             (
                 bytes(p),

@@ -162,6 +162,17 @@ def test_generated_aac_round_trip(clips: dict[str, Path], tmp_path: Path) -> Non
     assert_same_timing(clips["aac"], dst)
 
 
+def test_every_audio_track_is_carried(clips: dict[str, Path], tmp_path: Path) -> None:
+    src = clips["two_tracks"]
+    dst = tmp_path / "out.mp4"
+    copy_video(src, dst)
+    tracks = probe(dst).audio_streams
+    assert [t.metadata.get("language") for t in tracks] == ["eng", "fra"]
+    for k in range(2):
+        assert [p for p, _, _ in audio_packets(dst, k)] == [p for p, _, _ in audio_packets(src, k)]
+    assert audio_packets(src, 0) != audio_packets(src, 1)  # two different tones, not one twice
+
+
 def test_audio_from_none_drops_audio(clips: dict[str, Path], tmp_path: Path) -> None:
     dst = tmp_path / "out.mp4"
     copy_video(clips["aac"], dst, audio_from=None)
