@@ -4,6 +4,10 @@ The weights are random: the cost of a forward does not depend on their values. F
 size and dtype it reports faces/s, the peak memory of the forward, the achieved TFLOP/s against
 the FLOPs of one face (spec section 6.2 for mfr/sr, counted with FlopCounterMode otherwise), and
 for bf16/fp16 the max and mean absolute difference from the fp32 output of the same input.
+
+Peak memory is what the forwards (warm-up included) take beyond what was held before them, the
+weights excluded: on CUDA from the caching allocator's ``max_memory_allocated``, on the CPU the
+growth of the process's resident set (VmHWM after a reset, see ``_reset_rss_peak``).
 """
 
 from __future__ import annotations
