@@ -4,6 +4,11 @@ PyAV demuxes and decodes (the codec's own frame/slice threads on top) and conver
 the reader thread; frames wait in a bounded queue, so memory stays flat when the consumer is
 slower. The first error in the thread is re-raised to the consumer; ``close`` stops the thread
 within a fraction of a second even when the consumer stopped early.
+
+Damage in the input: a frame the decoder could only conceal (FFmpeg marks it corrupt) is kept,
+so the frame count and timing stay whole, and counted in ``corrupt_frames`` with a warning; a
+packet the decoder refuses outright raises CorruptInputError naming the file and the time,
+rather than leaving a silently missing frame.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class VideoReader:
         self._iterated = False
         self.frames_read = 0  # frames handed to the consumer
         self.synthesised_pts = 0  # frames that came without a pts and got one made up
+        self.corrupt_frames = 0  # frames the decoder concealed damage in
         self._decoded = 0
         self._at: float | None = None  # time of the packet being decoded, for error messages
 
@@ -150,6 +156,10 @@ class VideoReader:
                         if self.synthesised_pts == 0:
                             log.warning("%s: frame %d has no pts; synthesising monotonic pts", self.path, index)
                         self.synthesised_pts += 1
+                    if vf.is_corrupt:
+                        if self.corrupt_frames == 0:
+                            log.warning("%s: frame %d is damaged; kept as the decoder concealed it", self.path, index)
+                        self.corrupt_frames += 1
                     image = vf.to_ndarray(format="rgb24")
                     if not self._put(Frame(index=index, pts=pts, time_base=tb, image=image)):
                         return
@@ -158,6 +168,8 @@ class VideoReader:
                     self._decoded = index
             if self.synthesised_pts:
                 log.warning("%s: synthesised pts for %d frames", self.path, self.synthesised_pts)
+            if self.corrupt_frames:
+                log.warning("%s: %d damaged frame(s) kept as concealed by the decoder", self.path, self.corrupt_frames)
 
 
 def _pts_step(rate: Fraction, time_base: Fraction) -> int:

@@ -120,6 +120,22 @@ def test_reader_mid_stream_corruption_is_an_error(testdata: Path, tmp_path: Path
     assert 0 < seen < 275
 
 
+def test_reader_keeps_concealed_frames(testdata: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Decision: small damage the decoder conceals keeps every frame, counted and logged.
+    data = bytearray((testdata / "videos" / "hamilton_short.mp4").read_bytes())
+    rng = random.Random(0)
+    for _ in range(3):
+        at = rng.randrange(1000, 600000)  # inside the media data (index at the end)
+        data[at : at + 16] = bytes(rng.randrange(256) for _ in range(16))
+    path = tmp_path / "scratched.mp4"
+    path.write_bytes(bytes(data))
+    with VideoReader(path) as reader:
+        count = sum(1 for _ in reader)
+        assert reader.corrupt_frames >= 1
+    assert count == 275
+    assert any("damaged" in r.getMessage() for r in caplog.records)
+
+
 def test_reader_audio_only(clips: dict[str, Path]) -> None:
     with pytest.raises(NoVideoStreamError):
         VideoReader(clips["audio_only"])
