@@ -63,7 +63,7 @@ class PaniniNet(nn.Module):
         self.check_input(lq)
         if self.config.uses_dre:
             return self.deg_encoder(lq)
-        return self.choice_vector.to(lq.dtype).expand(lq.shape[0], -1)
+        return self.choice_vector.to(lq.dtype).repeat(lq.shape[0], 1)
 
     def dafi_masks(self, code: Tensor) -> tuple[Tensor, Tensor]:
         """DAFI masks (m1 for the generator feature, m2 for the encoder feature), each [B, F, C]."""
@@ -71,7 +71,8 @@ class PaniniNet(nn.Module):
             raise InputError(
                 f"expected a degradation code of shape [B, {self.config.code_channels}], got {list(code.shape)}"
             )
-        return self.AFS_maskGen(code)
+        # A cached code (a per-track average, say) may arrive in another dtype than the weights.
+        return self.AFS_maskGen(code.to(self.AFS_maskGen.mapping[0].weight.dtype))
 
     def forward(self, lq: Tensor, code: Tensor | None = None) -> Tensor:
         """Restore ``lq``; ``code`` overrides the degradation code (e.g. a per-track average)."""

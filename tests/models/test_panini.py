@@ -137,6 +137,7 @@ def test_degradation_code_drives_the_masks(tiny: PaniniNet, random_faces: Callab
         assert m1.shape == m2.shape == (2, tiny.config.num_fusions, tiny.config.fusion_channels)
         torch.testing.assert_close(m1 + m2, torch.ones_like(m1))
         assert torch.equal(tiny(lq, code), tiny(lq))
+        assert torch.equal(tiny(lq, code.double()), tiny(lq))  # a cached code in another dtype
         # Another sample's code changes the output: the code really is used.
         swapped = tiny(lq, code.flip(0))
     assert not torch.allclose(swapped, tiny(lq))
