@@ -2,9 +2,10 @@
 
 Preprocessing follows the original (biubug6/Pytorch_Retinaface ``detect.py``, facexlib): the
 network was trained on BGR pixels minus the mean (104, 117, 123), not scaled to [0, 1]. Each
-frame is shrunk so its longest side is ``det_size`` (antialiased bilinear) and never enlarged:
-the detector sees faces from 16 px up, upscaling costs time without finding more, and a frame
-already smaller than ``det_size`` is then detected exactly as the original does at its size.
+frame is shrunk so its longest side is ``det_size`` and never enlarged: the detector sees faces
+from 16 px up, upscaling costs time without finding more, and a frame already smaller than
+``det_size`` is then detected exactly as the original does at its size. Shrinking is OpenCV's
+area averaging on the host, so only the small image travels to the device.
 Frames of different sizes are padded (bottom and right) to a common size; the padding is the
 mean colour, which is what the first convolution's own zero padding sees, so a frame's
 detections change little with its batch mates (exactly none when all frames share a size).
@@ -16,9 +17,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from panini_video.config import DetectConfig
 from panini_video.faces.detector import Detection
@@ -101,11 +102,10 @@ class RetinaFace:
                 raise ValueError(f"frames must be RGB (H, W, 3) arrays, got {getattr(frame, 'shape', type(frame))}")
             h, w = frame.shape[:2]
             size = scaled_size(h, w, self.settings.det_size)
-            # flip RGB -> BGR on the host (a cheap view), one copy to the device, float there
-            pixels = torch.from_numpy(np.ascontiguousarray(frame[:, :, ::-1])).to(self.device, non_blocking=True)
-            x = pixels.permute(2, 0, 1).float()
-            if size != (h, w):
-                x = F.interpolate(x[None], size=size, mode="bilinear", align_corners=False, antialias=True)[0]
+            if size != (h, w):  # on the host: the device then gets the small image only
+                frame = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+            bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+            x = torch.from_numpy(bgr).to(self.device, non_blocking=True).permute(2, 0, 1).float()
             scaled.append(x - mean)
             sizes.append(size)
         height, width = max(s[0] for s in sizes), max(s[1] for s in sizes)
