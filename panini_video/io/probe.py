@@ -6,6 +6,7 @@ whose index points past the end of the file (truncated), is refused before any w
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -237,8 +238,9 @@ def _first_frame(
 ) -> av.VideoFrame | None:
     """Decode the first video frame; a file none of whose packets decode is corrupt."""
     try:
-        for frame in container.decode(stream):
-            return frame
+        with contextlib.closing(container.decode(stream)) as frames:
+            for frame in frames:
+                return frame
     except av.FFmpegError as e:
         raise CorruptInputError(f"{path}: its video cannot be decoded ({_ffmpeg_reason(e)})") from e
     raise CorruptInputError(f"{path}: its video stream holds no decodable frame")

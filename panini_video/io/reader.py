@@ -13,6 +13,7 @@ rather than leaving a silently missing frame.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -141,35 +142,40 @@ class VideoReader:
             ctx.thread_type = "AUTO"
             ctx.thread_count = self._threads
             tb = Fraction(stream.time_base) if stream.time_base else info.time_base
-            step = _pts_step(info.frame_rate, tb)
-            last_pts: int | None = None
-            index = 0
-            for packet in container.demux(stream):
-                if self._stop.is_set():
+            # closed while the container is still open, not whenever the GC gets to it
+            with contextlib.closing(container.demux(stream)) as packets:
+                self._decode_packets(packets, tb)
+        if self.synthesised_pts:
+            log.warning("%s: synthesised pts for %d frames", self.path, self.synthesised_pts)
+        if self.corrupt_frames:
+            log.warning("%s: %d damaged frame(s) kept as concealed by the decoder", self.path, self.corrupt_frames)
+
+    def _decode_packets(self, packets: Iterator[av.Packet], tb: Fraction) -> None:
+        step = _pts_step(self.info.frame_rate, tb)
+        last_pts: int | None = None
+        index = 0
+        for packet in packets:
+            if self._stop.is_set():
+                return
+            if packet.pts is not None and packet.time_base is not None:
+                self._at = float(packet.pts * packet.time_base)
+            for vf in packet.decode():
+                pts = vf.pts
+                if pts is None:
+                    pts = (last_pts + step) if last_pts is not None else 0
+                    if self.synthesised_pts == 0:
+                        log.warning("%s: frame %d has no pts; synthesising monotonic pts", self.path, index)
+                    self.synthesised_pts += 1
+                if vf.is_corrupt:
+                    if self.corrupt_frames == 0:
+                        log.warning("%s: frame %d is damaged; kept as the decoder concealed it", self.path, index)
+                    self.corrupt_frames += 1
+                image = vf.to_ndarray(format="rgb24")
+                if not self._put(Frame(index=index, pts=pts, time_base=tb, image=image)):
                     return
-                if packet.pts is not None and packet.time_base is not None:
-                    self._at = float(packet.pts * packet.time_base)
-                for vf in packet.decode():
-                    pts = vf.pts
-                    if pts is None:
-                        pts = (last_pts + step) if last_pts is not None else 0
-                        if self.synthesised_pts == 0:
-                            log.warning("%s: frame %d has no pts; synthesising monotonic pts", self.path, index)
-                        self.synthesised_pts += 1
-                    if vf.is_corrupt:
-                        if self.corrupt_frames == 0:
-                            log.warning("%s: frame %d is damaged; kept as the decoder concealed it", self.path, index)
-                        self.corrupt_frames += 1
-                    image = vf.to_ndarray(format="rgb24")
-                    if not self._put(Frame(index=index, pts=pts, time_base=tb, image=image)):
-                        return
-                    last_pts = pts
-                    index += 1
-                    self._decoded = index
-            if self.synthesised_pts:
-                log.warning("%s: synthesised pts for %d frames", self.path, self.synthesised_pts)
-            if self.corrupt_frames:
-                log.warning("%s: %d damaged frame(s) kept as concealed by the decoder", self.path, self.corrupt_frames)
+                last_pts = pts
+                index += 1
+                self._decoded = index
 
 
 def _pts_step(rate: Fraction, time_base: Fraction) -> int:
