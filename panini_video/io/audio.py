@@ -10,7 +10,7 @@ buffered beyond what FFmpeg's interleaver holds while the video encoder's lookah
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -57,7 +57,7 @@ class AudioRemuxer:
         except BaseException:
             self._input.close()
             raise
-        self._packets: Iterator[av.Packet] | None = (
+        self._packets: Generator[av.Packet, None, None] | None = (
             self._input.demux(*[r.source for r in self._routes.values()]) if self._routes else None
         )
         self._pending: av.Packet | None = None
@@ -143,7 +143,10 @@ class AudioRemuxer:
             self.close()
 
     def close(self) -> None:
-        self._packets = None
+        """Release the source; the demuxer is closed before its container."""
+        packets, self._packets = self._packets, None
+        if packets is not None:
+            packets.close()
         self._input.close()
 
 
