@@ -135,7 +135,9 @@ class ConstantInput(nn.Module):
         self.input = nn.Parameter(torch.randn(1, channels, size, size))
 
     def forward(self, batch: int) -> Tensor:
-        return self.input.expand(batch, -1, -1, -1)
+        # repeat, not expand: a view of a parameter made under no_grad confuses module hooks
+        # (FlopCounterMode, for one) because it requires grad without having a grad_fn.
+        return self.input.repeat(batch, 1, 1, 1)
 
 
 class StyleGAN2Generator(nn.Module):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from panini_video.errors import InputError
 from panini_video.models import VARIANTS, PaniniNet
@@ -174,3 +175,16 @@ def test_full_size_forward_once(variant: str, random_faces: Callable[..., torch.
         out = model(lq)
     assert out.shape == (1, 3, 1024, 1024)
     assert torch.isfinite(out).all()
+
+
+# Per-face compute of the official models, batch 1 (OFFICIAL_ARCHITECTURE.md, table 6.2).
+SPEC_GFLOPS = {"mfr": 448.28, "sr": 321.82}
+
+
+@pytest.mark.parametrize("variant", ["mfr", "sr"])
+def test_compute_equals_the_spec(variant: str) -> None:
+    model = meta_model(variant).eval()
+    size = model.config.in_size
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, size, size, device="meta"))
+    assert counter.get_total_flops() / 1e9 == pytest.approx(SPEC_GFLOPS[variant], abs=0.01)
