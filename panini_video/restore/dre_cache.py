@@ -199,6 +199,8 @@ class DreCache:
         else:
             ticket = CodeTicket(track, frame_index, "follow", self.ema > 0.0, run)
         run.pending.append(ticket)
+        if not ticket.needs_dre or run.closed:  # its code may be known already
+            self._resolve(run)
         return ticket
 
     def flush(self) -> None:

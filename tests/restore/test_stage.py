@@ -1,0 +1,142 @@
+"""RestoreStage on real frames with the tiny Panini-Net (random weights) on the CPU."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import Tensor, nn
+
+from panini_video.config import RestoreConfig
+from panini_video.errors import WeightsNotFoundError
+from panini_video.faces.blend import paste_region
+from panini_video.models import PaniniNet
+from panini_video.records import FrameItem
+from panini_video.restore.executor import upscale_frame
+from panini_video.restore.stage import RestoreStage
+from tests.restore.helpers import run_stage
+
+
+def config(**changes: object) -> RestoreConfig:
+    base = RestoreConfig(model="tiny", device="cpu", precision="fp32", batch_size=8, max_wait_ms=1e9)
+    return dataclasses.replace(base, **changes)
+
+
+def face_changed(before: np.ndarray, after: np.ndarray, item: FrameItem) -> bool:
+    x0, y0, x1, y1 = (int(v) for v in item.faces[0].box)
+    return bool(np.abs(before[y0:y1, x0:x1].astype(int) - after[y0:y1, x0:x1]).mean() > 1.0)
+
+
+def test_result_does_not_depend_on_batching(clip_items: list[FrameItem], tiny_model_file: Path) -> None:
+    one = RestoreStage(config(model=str(tiny_model_file), batch_size=1))
+    eight = RestoreStage(config(model=str(tiny_model_file), batch_size=8))
+    items = clip_items[:8]
+    a, b = run_stage(one, items), run_stage(eight, items)
+    assert one.stats()["batch_size_mean"] == 1.0
+    assert eight.stats()["batch_size_mean"] == 8.0  # one batch across all 8 frames
+    assert [x.index for x in a] == [x.index for x in b] == [x.index for x in items]
+    for x, y, src in zip(a, b, items, strict=True):
+        assert face_changed(src.frame.image, x.frame.image, src)  # the face was restored
+        diff = np.abs(x.frame.image.astype(int) - y.frame.image.astype(int)).max()
+        assert diff <= 1, f"frame {x.index}: batch 1 and batch 8 differ by {diff} grey levels"
+
+
+def test_ema_zero_gives_one_code_per_track(clip_items: list[FrameItem], tiny_model: PaniniNet) -> None:
+    stage = RestoreStage(config(dre_mode="track", dre_ema=0.0, dre_warmup=5), model=tiny_model)
+    run_stage(stage, clip_items)
+    (track,) = stage.stats()["tracks"]
+    assert track["length"] == len(clip_items) and track["warmup_frames"] == 5
+    assert track["code_step_max"] == 0.0 and track["code_drift"] == 0.0 and track["mask_step_mean"] == 0.0
+
+    per_frame = RestoreStage(config(dre_mode="frame"), model=tiny_model)
+    run_stage(per_frame, clip_items)
+    (track,) = per_frame.stats()["tracks"]
+    assert track["length"] == len(clip_items)
+    assert track["code_step_max"] > 0.0 and track["mask_step_mean"] > 0.0
+
+
+class NanOnce(nn.Module):
+    """The tiny model, except that one face of its ``nth`` batch comes out as NaN."""
+
+    def __init__(self, inner: PaniniNet, nth: int, face: int) -> None:
+        super().__init__()
+        self.inner = inner
+        self.config = inner.config
+        self.nth, self.face, self.calls = nth, face, 0
+
+    def degradation_code(self, lq: Tensor) -> Tensor:
+        return self.inner.degradation_code(lq)
+
+    def dafi_masks(self, code: Tensor) -> tuple[Tensor, Tensor]:
+        return self.inner.dafi_masks(code)
+
+    def forward(self, lq: Tensor, code: Tensor | None = None) -> Tensor:
+        out = self.inner(lq, code)
+        if self.calls == self.nth:
+            out[self.face, 1, 5, 7] = float("nan")
+        self.calls += 1
+        return out
+
+
+def test_failed_face_keeps_its_original_pixels(clip_items: list[FrameItem], tiny_model: PaniniNet) -> None:
+    stage = RestoreStage(config(batch_size=4), model=NanOnce(tiny_model, nth=1, face=2))
+    out = run_stage(stage, clip_items)
+    assert [x.index for x in out] == [x.index for x in clip_items]  # no frame dropped
+    failed = [x for x in out if any(j.failed for j in x.jobs)]
+    assert len(failed) == 1 and stage.stats()["faces_failed"] == 1
+    bad = failed[0]
+    src = clip_items[bad.index]
+    np.testing.assert_array_equal(bad.frame.image, src.frame.image)
+    for x in out:
+        if x is not bad:
+            assert face_changed(clip_items[x.index].frame.image, x.frame.image, x)
+
+
+def test_scene_cut_restarts_the_track_code(clip_items: list[FrameItem], tiny_model: PaniniNet) -> None:
+    items = [dataclasses.replace(it, scene_cut=it.index == 6) for it in clip_items]
+    stage = RestoreStage(config(dre_ema=0.0, dre_warmup=3), model=tiny_model)
+    run_stage(stage, items)
+    runs = stage.stats()["tracks"]
+    assert [(r["run"], r["first_frame"], r["last_frame"], r["warmup_frames"]) for r in runs] == [
+        (0, 0, 5, 3),
+        (1, 6, len(items) - 1, 3),
+    ]
+    assert all(r["code_step_max"] == 0.0 for r in runs)
+
+
+def test_frames_without_faces_keep_their_place(clip_items: list[FrameItem], tiny_model: PaniniNet) -> None:
+    items = [dataclasses.replace(it, faces=()) if it.index in (0, 3, 4, 9) else it for it in clip_items]
+    out = run_stage(RestoreStage(config(batch_size=4), model=tiny_model), items)
+    assert [x.index for x in out] == [x.index for x in items]
+    assert [x.frame.pts for x in out] == [x.frame.pts for x in items]
+    for x, src in zip(out, items, strict=True):
+        if not src.faces:
+            assert x.frame.image is src.frame.image and x.jobs == ()
+        else:
+            assert len(x.jobs) == 1 and not x.jobs[0].failed
+
+
+def test_upscale_enlarges_the_frame_and_its_faces(clip_items: list[FrameItem], tiny_model: PaniniNet) -> None:
+    items = clip_items[:4]
+    out = run_stage(RestoreStage(config(upscale=2, batch_size=4), model=tiny_model), items)
+    for x, src in zip(out, items, strict=True):
+        h, w, _ = src.frame.image.shape
+        assert x.frame.image.shape == (2 * h, 2 * w, 3)
+        assert x.frame.pts == src.frame.pts
+        np.testing.assert_allclose(x.faces[0].box, src.faces[0].box * 2 + 0.5, rtol=1e-6)
+        # Outside the face's paste region the frame is the bicubic enlargement of the input.
+        background = upscale_frame(torch.from_numpy(src.frame.image).permute(2, 0, 1), 2)
+        expected = background.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+        x0, y0, x1, y1 = paste_region(src.faces[0], (2 * w, 2 * h), scale=2)
+        mask = np.ones((2 * h, 2 * w), bool)
+        mask[y0:y1, x0:x1] = False
+        np.testing.assert_array_equal(x.frame.image[mask], expected[mask])
+        assert face_changed(expected, x.frame.image, x)
+
+
+def test_missing_weights_say_how_to_get_them() -> None:
+    with pytest.raises(WeightsNotFoundError, match="weights fetch tiny"):
+        RestoreStage(config(model="tiny"))
