@@ -10,7 +10,7 @@ buffered beyond what FFmpeg's interleaver holds while the video encoder's lookah
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -48,7 +48,7 @@ class AudioRemuxer:
         try:
             supported = output.supported_codecs
             for s in self._input.streams:
-                if s.type != "audio":
+                if not isinstance(s, av.AudioStream):
                     if s.type in ("subtitle", "data"):
                         log.warning("%s: stream %d (%s) is not carried to the output", source, s.index, s.type)
                     s.discard = av.stream.Discard.all
@@ -57,7 +57,7 @@ class AudioRemuxer:
         except BaseException:
             self._input.close()
             raise
-        self._packets: Generator[av.Packet, None, None] | None = (
+        self._packets: Iterator[av.Packet] | None = (
             self._input.demux(*[r.source for r in self._routes.values()]) if self._routes else None
         )
         self._pending: av.Packet | None = None
@@ -77,7 +77,10 @@ class AudioRemuxer:
             rate = s.codec_context.sample_rate
             if "opus" in fallback_codec and rate not in _OPUS_RATES:
                 rate = 48000
-            target = output.add_stream(fallback_codec, rate=rate)
+            added = output.add_stream(fallback_codec, rate=rate)
+            if not isinstance(added, av.AudioStream):
+                raise ValueError(f"{fallback_codec} is not an audio encoder")
+            target = added
             target.layout = s.codec_context.layout
             transcode = True
             log.info(
@@ -119,7 +122,7 @@ class AudioRemuxer:
     def _route(self, output: av.container.OutputContainer, pkt: av.Packet) -> None:
         route = self._routes[pkt.stream.index]
         if route.transcode:
-            for frame in pkt.decode():  # the empty packet at the end flushes the decoder
+            for frame in route.source.decode(pkt):  # the empty packet at the end flushes the decoder
                 for out in route.target.encode(frame):
                     output.mux(out)
                     self.packets_transcoded += 1
@@ -146,7 +149,7 @@ class AudioRemuxer:
         """Release the source; the demuxer is closed before its container."""
         packets, self._packets = self._packets, None
         if packets is not None:
-            packets.close()
+            getattr(packets, "close", lambda: None)()
         self._input.close()
 
 

@@ -6,7 +6,6 @@ whose index points past the end of the file (truncated), is refused before any w
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -130,15 +129,12 @@ def _kind(stream: av.stream.Stream) -> StreamKind:
 def _stream_info(stream: av.stream.Stream) -> StreamInfo:
     extra: dict[str, Any] = {}
     ctx = stream.codec_context
-    if stream.type == "video" and ctx is not None:
-        extra = {"width": ctx.width, "height": ctx.height, "pix_fmt": ctx.pix_fmt}
-    elif stream.type == "audio" and ctx is not None:
-        layout = getattr(ctx, "layout", None)
-        extra = {
-            "sample_rate": ctx.sample_rate,
-            "channels": ctx.channels,
-            "layout": layout.name if layout is not None else None,
-        }
+    if isinstance(stream, av.VideoStream) and ctx is not None:
+        extra = {"width": stream.codec_context.width, "height": stream.codec_context.height}
+        extra["pix_fmt"] = stream.codec_context.pix_fmt
+    elif isinstance(stream, av.AudioStream) and ctx is not None:
+        actx = stream.codec_context
+        extra = {"sample_rate": actx.sample_rate, "channels": actx.channels, "layout": actx.layout.name}
     if stream.duration is not None and stream.time_base is not None:
         extra["duration"] = float(stream.duration * stream.time_base)
     codec = ctx.name if ctx is not None else (stream.codec.name if stream.codec is not None else "unknown")
@@ -182,7 +178,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     """Read the facts of a video file; typed errors say what is wrong with which file."""
     p = Path(path)
     with open_input(p) as container:
-        videos = [s for s in container.streams if s.type == "video" and not _is_cover_art(s)]
+        videos = [s for s in container.streams.video if not _is_cover_art(s)]
         if not videos:
             kinds = ", ".join(sorted({_kind(s) for s in container.streams})) or "no streams"
             raise NoVideoStreamError(f"{p}: has no video stream ({kinds})")
@@ -237,10 +233,12 @@ def _first_frame(
     path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream
 ) -> av.VideoFrame | None:
     """Decode the first video frame; a file none of whose packets decode is corrupt."""
+    frames = container.decode(stream)
     try:
-        with contextlib.closing(container.decode(stream)) as frames:
-            for frame in frames:
-                return frame
+        for frame in frames:
+            return frame
     except av.FFmpegError as e:
         raise CorruptInputError(f"{path}: its video cannot be decoded ({_ffmpeg_reason(e)})") from e
+    finally:  # closed while the container is still open, not whenever the GC gets to it
+        getattr(frames, "close", lambda: None)()
     raise CorruptInputError(f"{path}: its video stream holds no decodable frame")

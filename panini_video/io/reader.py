@@ -13,7 +13,6 @@ rather than leaving a silently missing frame.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import queue
@@ -142,9 +141,11 @@ class VideoReader:
             ctx.thread_type = "AUTO"
             ctx.thread_count = self._threads
             tb = Fraction(stream.time_base) if stream.time_base else info.time_base
-            # closed while the container is still open, not whenever the GC gets to it
-            with contextlib.closing(container.demux(stream)) as packets:
+            packets = container.demux(stream)
+            try:
                 self._decode_packets(packets, tb)
+            finally:  # closed while the container is still open, not whenever the GC gets to it
+                getattr(packets, "close", lambda: None)()
         if self.synthesised_pts:
             log.warning("%s: synthesised pts for %d frames", self.path, self.synthesised_pts)
         if self.corrupt_frames:

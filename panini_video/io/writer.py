@@ -102,6 +102,8 @@ class VideoWriter:
             stream = self._container.add_stream(plan.codec, rate=rate, options=dict(plan.options))
         except (av.FFmpegError, ValueError) as e:
             raise OutputError(f"{self.path}: {self._container.format.name} cannot hold {plan.codec} ({e})") from e
+        if not isinstance(stream, av.VideoStream):
+            raise OutputError(f"{self.path}: {plan.codec} is not a video encoder")
         if plan.codec in ("libx264", "libx265"):
             # frame threads: more throughput than PyAV's default slice threads, a few frames of latency
             stream.codec_context.thread_type = "FRAME"
