@@ -50,7 +50,8 @@ class VideoInfo:
     not applied to pixels. duration: seconds of the video stream (else the container), None
     when unknown. frame_count: from the container's header, None when it does not say.
     video_index: index of the video stream used. color_*: FFmpeg's AVCOL_* codes of the video
-    (matrix, range, primaries, transfer); 2/0/2/2 mean unspecified.
+    (matrix, range, primaries, transfer); 2/0/2/2 mean unspecified. sample_aspect_ratio: the
+    pixels' shape (anamorphic video), None when unknown or square.
     """
 
     path: Path
@@ -73,6 +74,7 @@ class VideoInfo:
     color_range: int = 0
     color_primaries: int = 2
     color_trc: int = 2
+    sample_aspect_ratio: Fraction | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -222,7 +224,13 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             color_range=int(first.color_range if first is not None else ctx.color_range),
             color_primaries=int(ctx.color_primaries),
             color_trc=int(ctx.color_trc),
+            sample_aspect_ratio=_sar(vs),
         )
+
+
+def _sar(stream: av.VideoStream) -> Fraction | None:
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    return Fraction(sar) if sar and sar != 1 else None
 
 
 def _is_cover_art(stream: av.stream.Stream) -> bool:

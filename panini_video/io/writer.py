@@ -116,6 +116,8 @@ class VideoWriter:
             stream.set_display_rotation(info.rotation)
         # tag the output as the input was tagged; frames are converted with the same matrix
         cc = stream.codec_context
+        if info.sample_aspect_ratio:  # anamorphic pixels stay anamorphic (upscaling keeps the shape)
+            cc.sample_aspect_ratio = info.sample_aspect_ratio
         cc.colorspace, cc.color_range = info.color_space, info.color_range
         cc.color_primaries, cc.color_trc = info.color_primaries, info.color_trc
         return stream

@@ -25,6 +25,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "rot90": make_clip(d / "rot90.mp4", rotation=90),
         "rot270": make_clip(d / "rot270.mp4", rotation=270, size=(48, 64)),
         "rotate_tag": make_clip(d / "rotate_tag.mkv", stream_tags={"rotate": "90"}),
+        "anamorphic": make_clip(d / "anamorphic.mp4", sample_aspect_ratio=Fraction(32, 27)),
         "bt709": make_clip(d / "bt709.mp4", bt709=True),
         "aac": make_clip(d / "aac.mp4", audio_rate=48000),
         "two_tracks": make_clip(d / "two_tracks.mkv", audio_rate=44100, audio_tracks=2),

@@ -38,6 +38,7 @@ def make_clip(
     bt709: bool = False,
     stream_tags: dict[str, str] | None = None,
     audio_tracks: int = 1,
+    sample_aspect_ratio: Fraction | None = None,
 ) -> Path:
     """Write a video clip with the given pts (and optionally AAC audio and a display rotation)."""
     width, height = size
@@ -52,6 +53,8 @@ def make_clip(
             vs.options = {"preset": "ultrafast"}
         if rotation is not None:
             vs.set_display_rotation(rotation)
+        if sample_aspect_ratio is not None:
+            vs.codec_context.sample_aspect_ratio = sample_aspect_ratio
         if stream_tags:
             vs.metadata.update(stream_tags)
         color: dict[str, int] = {}

@@ -148,6 +148,14 @@ def test_bad_input_leaves_no_output(clips: dict[str, Path], testdata: Path, tmp_
     assert os.listdir(out_dir) == []
 
 
+def test_anamorphic_pixels_are_kept(clips: dict[str, Path], tmp_path: Path) -> None:
+    assert probe(clips["anamorphic"]).sample_aspect_ratio == Fraction(32, 27)
+    dst = tmp_path / "out.mp4"
+    copy_video(clips["anamorphic"], dst)
+    assert probe(dst).sample_aspect_ratio == Fraction(32, 27)
+    assert probe(clips["plain"]).sample_aspect_ratio is None  # square pixels
+
+
 def test_container_tags_are_kept(clips: dict[str, Path], tmp_path: Path) -> None:
     dst = tmp_path / "out.mp4"
     copy_video(clips["plain"], dst)
