@@ -7,8 +7,10 @@ picks (same options), and copy the audio. The graph side is ``run_pipeline`` wit
 in one thread. The figure is the ratio graph fps / plain fps: what the graph's threads and queues
 cost (below 1) or gain by overlapping decode and encode (above 1).
 
-Each measurement runs in a fresh child process, so its peak resident memory (``ru_maxrss`` of
-that child, read with ``wait4``) is its own and the two sides' peaks never mix.
+Each measurement runs in a fresh child process, so the two sides' peaks never mix. The child
+reports its own peak resident memory (``VmHWM``): ``ru_maxrss`` of a child read with ``wait4`` is
+no good on Linux, because the kernel folds in the high-water mark of the memory the child had
+before ``exec``, a copy of the (much larger) parent, so every child would report the parent's peak.
 """
 
 from __future__ import annotations
@@ -82,16 +84,27 @@ def _measure(side: str, src: Path, out: Path, args: argparse.Namespace) -> dict[
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stderr is not None
     stdout, stderr = proc.stdout.read(), proc.stderr.read()  # the child writes little: no pipe deadlock
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.wait()
     if proc.returncode != 0:
         raise PaniniError(f"bench io: the {side} measurement failed (exit {proc.returncode}): {stderr.strip()[-800:]}")
     result = json.loads(stdout.strip().splitlines()[-1])
-    # ru_maxrss: KiB on Linux, bytes on macOS
-    scale = 1 if sys.platform == "darwin" else 1024
-    result["peak_rss_mib"] = usage.ru_maxrss * scale / 2**20
-    log.info("%s: %s", side, result)
+    log.info("%s: %s", side, {k: v for k, v in result.items() if k != "stages"})
     return result
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory since its ``exec``, in MiB."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB elsewhere
 
 
 def _summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -103,6 +116,7 @@ def _summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "fps_all": fps,
             "wall_s": statistics.median(r["wall_s"] for r in runs),
             "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+            "peak_rss_mib_all": [r["peak_rss_mib"] for r in runs],
             "frames": runs[0]["frames"],
         }
     frames = {side: out[side]["frames"] for side in SIDES}
@@ -208,6 +222,7 @@ def _child_main(argv: list[str]) -> int:
         result = measure_plain(Path(src), Path(out), preset, crf)
     else:
         raise SystemExit(f"unknown side {side!r}; one of {', '.join(SIDES)}")
+    result["peak_rss_mib"] = peak_rss_mib()
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 
