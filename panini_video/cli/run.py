@@ -59,6 +59,37 @@ def _unit_float(text: str) -> float:
     return value
 
 
+def add_face_options(parser: argparse.ArgumentParser) -> None:
+    """The detection, tracking and face-selection flags (shared with ``panini-video faces``)."""
+    # Every option defaults to None: the preset's value stands unless the flag is given.
+    g = parser.add_argument_group("detection and tracking")
+    g.add_argument("--detector", choices=get_args(get_type_hints(DetectConfig)["detector"]))
+    g.add_argument("--detector-weights", metavar="PATH", help="RetinaFace weights (default: the cache)")
+    g.add_argument("--det-threshold", type=_unit_float, metavar="P", help="detection confidence threshold")
+    g.add_argument("--det-size", type=_positive_int, metavar="PX", help="longest side the detector sees")
+    g.add_argument("--detect-every", type=_positive_int, metavar="N", help="detect every N frames, track between")
+    g.add_argument("--smooth", type=_non_negative_float, metavar="S", help="landmark smoothing strength; 0: off")
+    g = parser.add_argument_group("which faces")
+    g.add_argument("--max-faces", type=_positive_int, metavar="N", help="at most N faces per frame, largest first")
+    g.add_argument("--min-face-size", type=_non_negative_float, metavar="PX", help="skip faces less tall than this")
+    g.add_argument("--only-largest", action=argparse.BooleanOptionalAction, help="the largest face of a frame only")
+
+
+def face_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The flags of ``add_face_options`` as ``{section: {key: value}}`` (None: the preset's value)."""
+    return {
+        "detect": {
+            "detector": args.detector,
+            "weights": args.detector_weights,
+            "threshold": args.det_threshold,
+            "det_size": args.det_size,
+            "detect_every": args.detect_every,
+        },
+        "smooth": {"strength": args.smooth},
+        "select": {"max_faces": args.max_faces, "min_face_size": args.min_face_size, "only_largest": args.only_largest},
+    }
+
+
 def build_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -80,17 +111,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     g.add_argument("--crf", type=int, help="quality; lower is better and bigger (x264 default 23)")
     g.add_argument("--preset", help="x264 speed preset (ultrafast ... veryslow)")
     g.add_argument("--pix-fmt", help="pixel format of the output (default yuv420p)")
-    g = parser.add_argument_group("detection and tracking")
-    g.add_argument("--detector", choices=get_args(get_type_hints(DetectConfig)["detector"]))
-    g.add_argument("--detector-weights", metavar="PATH", help="RetinaFace weights (default: the cache)")
-    g.add_argument("--det-threshold", type=_unit_float, metavar="P", help="detection confidence threshold")
-    g.add_argument("--det-size", type=_positive_int, metavar="PX", help="longest side the detector sees")
-    g.add_argument("--detect-every", type=_positive_int, metavar="N", help="detect every N frames, track between")
-    g.add_argument("--smooth", type=_non_negative_float, metavar="S", help="landmark smoothing strength; 0: off")
-    g = parser.add_argument_group("which faces")
-    g.add_argument("--max-faces", type=_positive_int, metavar="N", help="restore at most N faces per frame")
-    g.add_argument("--min-face-size", type=_non_negative_float, metavar="PX", help="skip faces smaller than this")
-    g.add_argument("--only-largest", action=argparse.BooleanOptionalAction, help="restore the largest face only")
+    add_face_options(parser)
     g = parser.add_argument_group("restoration")
     g.add_argument("--model", help="mfr | sr | tiny | PATH to a .safetensors file")
     g.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
@@ -111,15 +132,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any] | Any]:
     """The flags as ``{section: {key: value}}``; None (flag not given) leaves the preset's value."""
     return {
         "io": {"codec": args.codec, "crf": args.crf, "preset": args.preset, "pix_fmt": args.pix_fmt},
-        "detect": {
-            "detector": args.detector,
-            "weights": args.detector_weights,
-            "threshold": args.det_threshold,
-            "det_size": args.det_size,
-            "detect_every": args.detect_every,
-        },
-        "smooth": {"strength": args.smooth},
-        "select": {"max_faces": args.max_faces, "min_face_size": args.min_face_size, "only_largest": args.only_largest},
+        **face_overrides(args),
         "blend": {"color_match": args.color_match},
         "restore": {
             "model": args.model,
