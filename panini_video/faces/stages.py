@@ -41,6 +41,13 @@ def frame_time(item: FrameItem) -> float:
     return float(t) if t is not None else item.index / DEFAULT_FPS
 
 
+def load_face_detector(config: DetectConfig, device: str | torch.device = "cpu") -> Any:
+    """The RetinaFace of ``config`` (imported only when a stage needs it: the network is heavy)."""
+    from panini_video.faces.retinaface import load_detector
+
+    return load_detector(config, device)
+
+
 class DetectStage(Stage):
     """Runs the detector on every ``detect_every``-th frame, ``batch_frames`` frames per call.
 
@@ -63,9 +70,7 @@ class DetectStage(Stage):
 
     def start(self) -> None:
         if self.detector is None:
-            from panini_video.faces.detector import load_detector  # heavy import, only when needed
-
-            self.detector = load_detector(self.config, self.device)
+            self.detector = load_face_detector(self.config, self.device)
 
     def process(self, item: FrameItem) -> Iterable[FrameItem]:
         self._held.append(item)

@@ -1,0 +1,141 @@
+"""The face stages: batching and order in detect, carry-over in track, align+blend round trip."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from panini_video.config import BlendConfig, DetectConfig, SelectConfig, SmoothConfig, TrackConfig
+from panini_video.faces.blend import paste_region
+from panini_video.faces.detector import Detection
+from panini_video.faces.stages import AlignStage, AnnotateStage, BlendStage, DetectStage, TrackStage
+from panini_video.records import Frame, FrameItem
+from tests.faces.media import psnr, read_rgb
+
+REL = np.array([[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.35, 0.8], [0.65, 0.8]])
+
+
+class MovingFaceDetector:
+    """A test double: one 100 px face at x = 100 + 5 * (the frame's first pixel value)."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[int]] = []
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Detection]:
+        self.calls.append([int(f[0, 0, 0]) for f in frames])
+        out = []
+        for f in frames:
+            x0 = 100.0 + 5 * int(f[0, 0, 0])
+            box = np.array([[x0, 100, x0 + 100, 200]], np.float32)
+            out.append(Detection(box, (box[:, None, :2] + REL * 100).astype(np.float32), np.array([0.99], np.float32)))
+        return out
+
+
+def items(n: int) -> list[FrameItem]:
+    out = []
+    for i in range(n):
+        image = np.full((360, 640, 3), 60, np.uint8)
+        image[0, 0, 0] = i  # the double reads the frame number from here
+        out.append(FrameItem(Frame(i, 1000 * i, Fraction(1, 30000), image)))
+    return out
+
+
+def run_stage(stage: object, inputs: list[FrameItem]) -> list[FrameItem]:
+    out: list[FrameItem] = []
+    for it in inputs:
+        out += list(stage.process(it))  # type: ignore[attr-defined]
+    out += list(stage.flush())  # type: ignore[attr-defined]
+    return out
+
+
+def test_detect_batches_frames_keeps_order_and_flushes_the_rest() -> None:
+    det = MovingFaceDetector()
+    stage = DetectStage(DetectConfig(batch_frames=4), detector=det)
+    out = run_stage(stage, items(10))
+    assert [it.index for it in out] == list(range(10))
+    assert det.calls == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert all(len(it.faces) == 1 and it.faces[0].track == -1 for it in out)
+
+
+def test_detect_every_n_frames() -> None:
+    det = MovingFaceDetector()
+    stage = DetectStage(DetectConfig(batch_frames=2, detect_every=3), detector=det)
+    out = run_stage(stage, items(11))
+    assert [it.index for it in out] == list(range(11))
+    assert det.calls == [[0, 3], [6, 9]]
+    assert [len(it.faces) for it in out] == [1 if i % 3 == 0 else 0 for i in range(11)]
+
+
+def test_track_carries_faces_between_detections() -> None:
+    detected = run_stage(DetectStage(DetectConfig(detect_every=3), detector=MovingFaceDetector()), items(12))
+    tracked = run_stage(TrackStage(TrackConfig(), SmoothConfig(strength=0), SelectConfig(), detect_every=3), detected)
+    assert all(len(it.faces) == 1 for it in tracked)
+    assert len({it.faces[0].track for it in tracked}) == 1
+    # Frames between detections ride on the Kalman prediction: the first gap has no velocity
+    # yet (the face stands still), later gaps learn it, so the error shrinks gap after gap.
+    err = [abs(float(it.faces[0].box[0]) - (100 + 5 * it.index)) for it in tracked]
+    assert err[1:3] == pytest.approx([5.0, 10.0])
+    gap_end = [err[i] for i in range(2, 12, 3)]
+    assert all(b < a for a, b in zip(gap_end, gap_end[1:], strict=False)), gap_end
+    assert max(err[6:]) < 2.5
+    assert not any(it.scene_cut for it in tracked)
+
+
+def test_track_stage_resets_at_a_scene_cut() -> None:
+    frames = items(8)
+    for it in frames[4:]:
+        it.frame.image[..., 2] = 220  # a different shot from frame 4 on
+    detected = run_stage(DetectStage(DetectConfig(), detector=MovingFaceDetector()), frames)
+    tracked = run_stage(TrackStage(TrackConfig(), SmoothConfig(), SelectConfig()), detected)
+    assert [it.scene_cut for it in tracked] == [False] * 4 + [True] + [False] * 3
+    assert tracked[3].faces[0].track != tracked[4].faces[0].track
+    assert tracked[4].faces[0].track == tracked[7].faces[0].track
+
+
+def test_annotate_draws_only_around_faces() -> None:
+    detected = run_stage(DetectStage(DetectConfig(), detector=MovingFaceDetector()), items(2))
+    tracked = run_stage(TrackStage(TrackConfig(), SmoothConfig(), SelectConfig()), detected)
+    (out,) = AnnotateStage().process(tracked[1])
+    changed = np.any(out.frame.image != tracked[1].frame.image, axis=-1)
+    assert changed.sum() > 200
+    ys, xs = np.nonzero(changed)
+    assert xs.min() >= 95 and xs.max() <= 215 and ys.max() <= 215
+    assert tracked[1].frame.image[150, 105, 0] == 60  # the input frame is not drawn on
+
+
+def test_align_and_blend_round_trip_on_a_real_photo(testdata: Path, detector: object) -> None:
+    image = read_rgb(testdata / "photos" / "group3_with_child.jpg")
+    item = FrameItem(Frame(0, 0, Fraction(1, 25), image))
+    (item,) = run_stage(DetectStage(DetectConfig(), detector=detector), [item])
+    assert len(item.faces) == 3
+    (aligned,) = AlignStage(512).process(item)
+    assert len(aligned.jobs) == 3 and aligned.jobs[0].crop.shape == (512, 512, 3)
+    restored = aligned.__class__(
+        aligned.frame,
+        aligned.faces,
+        tuple(j.__class__(j.frame_index, j.face, j.affine, j.crop, j.crop) for j in aligned.jobs),
+    )
+    (blended,) = BlendStage(BlendConfig()).process(restored)
+    out = blended.frame.image
+    h, w = image.shape[:2]
+    inside = np.zeros((h, w), bool)
+    for f in item.faces:
+        x0, y0, x1, y1 = paste_region(f, (w, h))
+        inside[y0:y1, x0:x1] = True
+        b = [int(round(float(v))) for v in f.box]
+        assert psnr(out[b[1] : b[3], b[0] : b[2]], image[b[1] : b[3], b[0] : b[2]]) >= 40
+    assert np.array_equal(out[~inside], image[~inside])
+    # Unrestored jobs: the frame passes through untouched (the same array).
+    (same,) = BlendStage(BlendConfig()).process(aligned)
+    assert same.frame.image is image
+
+
+@pytest.mark.parametrize("scale", [2])
+def test_blend_stage_upscales_the_frame(scale: int) -> None:
+    (item,) = items(1)
+    (out,) = BlendStage(BlendConfig(), scale=scale).process(item)
+    assert out.frame.image.shape == (360 * scale, 640 * scale, 3)
