@@ -55,6 +55,7 @@ class RunReport:
     frame_count: int | None  # what the container's header announced
     graph: GraphStats
     config: RunConfig
+    stage_stats: dict[str, Any] = dataclasses.field(default_factory=dict)  # a stage's own figures, by name
 
     @property
     def fps(self) -> float:
@@ -66,16 +67,34 @@ class RunReport:
         return data
 
 
-def build_stages(config: RunConfig, info: VideoInfo) -> list[Stage]:
-    """The face stages for ``config``, in graph order (detect, track, align, restore, blend, ...).
+def build_stages(config: RunConfig, info: VideoInfo, *, model: Any = None, detector: Any = None) -> list[Stage]:
+    """The face stages for ``config``, in graph order: detect, track, then restore or annotate.
 
-    For now none: frames are decoded and re-encoded unchanged.
+    Weights are loaded here, before the graph starts and before any output exists, so a missing
+    model or detector file is a ``WeightsNotFoundError`` that says how to get it. ``model`` and
+    ``detector`` replace the loaded ones (tests, benches). With ``annotate`` the faces are drawn
+    instead of restored and no Panini weights are needed.
     """
-    # The coordinator wires the face stages in here; the stages must produce frames of
-    # output_size(config, info).
-    if config.restore.upscale != 1:
-        raise UsageError("--upscale needs the restore stages, which this build does not have yet")
-    return []
+    from panini_video.faces.stages import AnnotateStage, DetectStage, TrackStage, load_face_detector
+    from panini_video.restore.executor import resolve_device
+
+    if config.annotate and config.restore.upscale != 1:
+        raise UsageError("--upscale enlarges restored faces; it cannot be combined with --annotate")
+    device = resolve_device(config.restore.device)
+    detect_device = config.detect.device or str(device)
+    if detector is None:
+        detector = load_face_detector(config.detect, detect_device)
+    stages: list[Stage] = [
+        DetectStage(config.detect, detector=detector, device=detect_device),
+        TrackStage(config.track, config.smooth, config.select, config.detect.detect_every),
+    ]
+    if config.annotate:
+        stages.append(AnnotateStage())
+    else:
+        from panini_video.restore.stage import RestoreStage
+
+        stages.append(RestoreStage(config.restore, config.blend, model=model))
+    return stages
 
 
 def output_size(config: RunConfig, info: VideoInfo) -> tuple[int, int]:
@@ -185,4 +204,5 @@ def run_pipeline(
         frame_count=info.frame_count,
         graph=stats,
         config=config,
+        stage_stats={s.name: s.stats() for s in stage_list if callable(getattr(s, "stats", None))},
     )

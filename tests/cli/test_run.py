@@ -30,6 +30,17 @@ from panini_video.runtime.pipeline import run_pipeline
 from panini_video.runtime.stage import Stage
 
 CLIP = "videos/talking_vfr_700.mp4"  # 135 frames, variable frame timing, AAC audio
+DETECTOR = "weights/retinaface_mobilenet0.25_Final.pth"
+
+
+@pytest.fixture(autouse=True)
+def file_pipeline_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests hold the file pipeline to its guarantees with no face stages (pass-through).
+
+    The real face stages run end to end in test_restore.py; the subprocess cases below that run
+    ``python -m panini_video`` get them (with ``--annotate``).
+    """
+    monkeypatch.setattr(pipeline, "build_stages", lambda config, info, **kw: [])
 
 
 class RaiseAt(Stage):
@@ -273,13 +284,15 @@ def _run_cli_on_a_pty(args: list[str]) -> tuple[int, str]:
     return proc.wait(timeout=60), b"".join(chunks).decode(errors="replace")
 
 
-def test_the_progress_bar_is_drawn_on_a_terminal_and_nowhere_else(clip: Path, out_dir: Path) -> None:
-    code, text = _run_cli_on_a_pty([str(clip), str(out_dir / "tty.mp4"), "--preset", "ultrafast"])
+def test_the_progress_bar_is_drawn_on_a_terminal_and_nowhere_else(clip: Path, out_dir: Path, testdata: Path) -> None:
+    # The real face stages in preview mode: detector and tracker, no Panini weights needed.
+    real = ["--preset", "ultrafast", "--annotate", "--detector-weights", str(testdata / DETECTOR)]
+    code, text = _run_cli_on_a_pty([str(clip), str(out_dir / "tty.mp4"), *real])
     assert code == 0 and "135/135" in text and "frame/s" in text
-    code, text = _run_cli_on_a_pty([str(clip), str(out_dir / "quiet.mp4"), "--preset", "ultrafast", "-q"])
+    code, text = _run_cli_on_a_pty([str(clip), str(out_dir / "quiet.mp4"), *real, "-q"])
     assert code == 0 and "135/135" not in text
     proc = subprocess.run(
-        [sys.executable, "-m", "panini_video", str(clip), str(out_dir / "pipe.mp4"), "--preset", "ultrafast"],
+        [sys.executable, "-m", "panini_video", str(clip), str(out_dir / "pipe.mp4"), *real],
         capture_output=True,
         text=True,
         timeout=60,
@@ -334,7 +347,7 @@ def test_a_signal_stops_the_run_with_130_and_no_output(
 
 
 @pytest.mark.slow
-def test_memory_stays_flat_for_a_ten_times_longer_input(tmp_path: Path) -> None:
+def test_memory_stays_flat_for_a_ten_times_longer_input(tmp_path: Path, testdata: Path) -> None:
     # The child reports its own peak (VmHWM): a child's ru_maxrss on Linux includes the pre-exec
     # copy of this (larger) test process, which would make both peaks equal.
     script = tmp_path / "run_and_report_peak.py"
@@ -350,7 +363,9 @@ def test_memory_stays_flat_for_a_ten_times_longer_input(tmp_path: Path) -> None:
     for frames in (100, 1000):  # 100: long enough for every queue and the encoder's look-ahead to fill
         src, out, peak = tmp_path / f"in{frames}.mp4", tmp_path / f"out{frames}.mp4", tmp_path / f"peak{frames}"
         _synthetic_clip(src, frames)
-        subprocess.run([sys.executable, str(script), str(peak), str(src), str(out), "-q"], check=True, timeout=300)
+        # The real face stages (preview mode: detector and tracker run on every frame).
+        args = [str(src), str(out), "-q", "--annotate", "--detector-weights", str(testdata / DETECTOR)]
+        subprocess.run([sys.executable, str(script), str(peak), *args], check=True, timeout=300)
         peaks[frames] = float(peak.read_text())
         with av.open(str(out)) as c:
             assert c.streams.video[0].frames == frames and c.streams.audio

@@ -1,0 +1,132 @@
+"""``panini-video IN OUT`` with the real face stages: RetinaFace, tracker, tiny Panini-Net, paste-back.
+
+The tiny variant with seeded random weights stands in for MFR (same code paths, 64 in, 128 out):
+its faces are not pretty, which makes the restored regions easy to tell from the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from panini_video.cli import main
+from panini_video.errors import UsageError, WeightsNotFoundError
+from panini_video.faces.blend import paste_region
+from panini_video.models import VARIANTS, PaniniNet, save_model
+from tests.cli.test_run import decode, leftovers
+from tests.restore.helpers import detect_and_track
+
+CLIP = "videos/talking_vfr_700.mp4"  # 135 frames, variable frame timing, AAC audio, one face
+DETECTOR = "weights/retinaface_mobilenet0.25_Final.pth"
+CHECKED_FRAMES = 20  # frames whose pixels are compared region by region
+MARGIN = 16  # px around a paste region the encoder may still touch (its blocks straddle the edge)
+
+
+@pytest.fixture(scope="module")
+def tiny_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(7)
+    return save_model(PaniniNet(VARIANTS["tiny"]).eval(), tmp_path_factory.mktemp("weights") / "tiny.safetensors")
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "out"
+    d.mkdir()
+    return d
+
+
+def face_masks(clip: Path, frames: int, size: tuple[int, int]) -> list[np.ndarray]:
+    """Per frame, True where pasting a face may change pixels (the paste regions plus MARGIN)."""
+    masks = []
+    for item in detect_and_track(clip, frames):
+        mask = np.zeros((size[1], size[0]), bool)
+        for face in item.faces:
+            x0, y0, x1, y1 = paste_region(face, size)
+            mask[max(y0 - MARGIN, 0) : y1 + MARGIN, max(x0 - MARGIN, 0) : x1 + MARGIN] = True
+        masks.append(mask)
+    return masks
+
+
+def test_restore_keeps_every_frame_timestamp_and_the_audio(
+    testdata: Path, tiny_file: Path, out_dir: Path, tmp_path: Path
+) -> None:
+    clip, out, stats = testdata / CLIP, out_dir / "restored.mp4", tmp_path / "stats.json"
+    args = [str(clip), str(out), "-q", "--model", str(tiny_file), "--detector-weights", str(testdata / DETECTOR)]
+    args += ["--device", "cpu", "--batch-size", "8", "--crf", "18", "--preset", "ultrafast"]
+    assert main([*args, "--stats-json", str(stats)]) == 0
+    src, dst = decode(clip), decode(out)
+    assert len(dst["times"]) == len(src["times"]) == 135
+    assert dst["times"] == src["times"] and dst["audio"] == src["audio"] and dst["audio"]
+    report = json.loads(stats.read_text())
+    assert [s["name"] for s in report["graph"]["stages"]] == [
+        "source",
+        *("detect", "track", "restore"),
+        *("reorder", "encode"),
+    ]
+    restore = report["stage_stats"]["restore"]
+    assert restore["frames"] == restore["faces"] == 135 and restore["faces_failed"] == 0
+    assert restore["model_in"] == 64 and restore["model_out"] == 128 and restore["dre_mode"] == "track"
+    (track,) = restore["tracks"]  # one person, one track, its code followed slowly
+    assert track["length"] == 135 and track["warmup_frames"] == 5
+    assert 0 < track["code_step_mean"] < 1e-3 and track["mask_step_mean"] >= 0
+    # Faces changed, everything else kept (up to the encoder's own error).
+    masks = face_masks(clip, CHECKED_FRAMES, (700, 700))
+    for a, b, mask in zip(src["images"], dst["images"], masks, strict=False):
+        diff = np.abs(a.astype(np.int16) - b.astype(np.int16)).mean(axis=-1)
+        assert mask.any() and diff[mask].mean() > 10.0
+        assert diff[~mask].mean() < 2.0
+    assert leftovers(out_dir) == ["restored.mp4"]
+
+
+def test_annotate_draws_the_faces_and_keeps_the_rest(testdata: Path, out_dir: Path, tmp_path: Path) -> None:
+    clip, out, stats = testdata / CLIP, out_dir / "preview.mp4", tmp_path / "stats.json"
+    args = [str(clip), str(out), "-q", "--annotate", "--detector-weights", str(testdata / DETECTOR)]
+    assert main([*args, "--preset", "ultrafast", "--crf", "18", "--stats-json", str(stats)]) == 0  # no Panini weights
+    src, dst = decode(clip), decode(out)
+    assert dst["times"] == src["times"] and dst["audio"] == src["audio"]
+    names = [s["name"] for s in json.loads(stats.read_text())["graph"]["stages"]]
+    assert "annotate" in names and "restore" not in names
+    masks = face_masks(clip, CHECKED_FRAMES, (700, 700))
+    for a, b, mask in zip(src["images"], dst["images"], masks, strict=False):
+        changed = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=-1) > 60  # drawn lines
+        assert changed.sum() > 300 and not changed[~mask].any()
+
+
+def test_upscale_enlarges_the_whole_frame(testdata: Path, tiny_file: Path, out_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "short.mp4"  # the first 15 frames of a real 388x512 clip
+    with av.open(str(testdata / "videos/lowq_real_388x512_noaudio.mp4")) as c, av.open(str(src), "w") as o:
+        s = o.add_stream("libx264", rate=20)
+        s.width, s.height, s.pix_fmt = 388, 512, "yuv420p"
+        for i, frame in enumerate(c.decode(video=0)):
+            if i == 15:
+                break
+            o.mux(s.encode(frame.reformat(format="yuv420p")))
+        o.mux(s.encode())
+    out, stats = out_dir / "big.mp4", tmp_path / "stats.json"
+    args = [str(src), str(out), "-q", "--model", str(tiny_file), "--detector-weights", str(testdata / DETECTOR)]
+    args += ["--upscale", "2", "--dre-mode", "frame", "--preset", "ultrafast", "--stats-json", str(stats)]
+    assert main(args) == 0
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert (v.width, v.height) == (776, 1024)
+    assert decode(out)["times"] == decode(src)["times"]
+    restore = json.loads(stats.read_text())["stage_stats"]["restore"]
+    assert restore["faces"] == 15 and restore["dre_mode"] == "frame"
+
+
+def test_missing_weights_say_how_to_get_them(testdata: Path, out_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clip = testdata / CLIP
+    code = main([str(clip), str(out_dir / "o.mp4"), "-q", "--detector-weights", str(testdata / DETECTOR)])
+    assert code == WeightsNotFoundError.exit_code
+    assert "panini-video weights fetch mfr" in capsys.readouterr().err
+    code = main([str(clip), str(out_dir / "o.mp4"), "-q", "--annotate"])  # no detector in the empty cache
+    assert code == WeightsNotFoundError.exit_code
+    assert "retinaface" in capsys.readouterr().err.lower()
+    code = main([str(clip), str(out_dir / "o.mp4"), "-q", "--annotate", "--upscale", "2"])
+    assert code == UsageError.exit_code
+    assert leftovers(out_dir) == []
