@@ -8,7 +8,6 @@ import os
 import struct
 import sys
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +66,12 @@ def cut_clip(src: Path, dst: Path, packets: int) -> Path:
 
 def frame_times(path: Path) -> list[float]:
     """Each frame's presentation time as PyAV decodes it (an oracle independent of our reader)."""
+    times = []
     with av.open(str(path)) as c:
-        stream = c.streams.video[0]
-        return [float(Fraction(f.pts) * stream.time_base) for f in c.decode(stream)]
+        for frame in c.decode(c.streams.video[0]):
+            assert frame.time is not None
+            times.append(frame.time)
+    return times
 
 
 @pytest.fixture(scope="module")
@@ -244,6 +246,7 @@ def exif_orientation_segment(orientation: int) -> bytes:
 def test_a_photo_is_turned_upright_by_its_exif_orientation(testdata: Path, tmp_path: Path) -> None:
     upright = testdata / "photos/single_portrait.jpg"
     image = cv2.imread(str(upright), cv2.IMREAD_COLOR)
+    assert image is not None
     ok, jpeg = cv2.imencode(".jpg", cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE), [cv2.IMWRITE_JPEG_QUALITY, 95])
     assert ok
     data = jpeg.tobytes()
