@@ -1,17 +1,27 @@
-"""Compare our RetinaFace with facexlib's on the same weights and photos (a manual check, not a test).
+"""Compare our RetinaFace with facexlib's on the same weights and images (a manual check, not a test).
 
 facexlib cannot live in the project's environment (it imports torchvision), so this runs in two
 steps, each in its own environment:
 
+    # 0. (project venv, optional) clip frames as PNG files, every 60th frame:
+    .venv/bin/python tools/compare_facexlib.py frames VIDEO... --every 60 --out DIR
     # 1. in a scratch venv with facexlib (``python -m venv fx && fx/bin/pip install facexlib``):
-    fx/bin/python tools/compare_facexlib.py dump WEIGHTS.pth PHOTO... --out facexlib.json
+    fx/bin/python tools/compare_facexlib.py dump WEIGHTS.pth IMAGE... --out facexlib.json
     # 2. in the project's venv:
     .venv/bin/python tools/compare_facexlib.py compare facexlib.json WEIGHTS.pth
 
-``dump`` runs facexlib at each photo's own size (``use_origin_size=True``) and, with
-``--det-size N``, also on a copy shrunk like ours (longest side N, cv2.INTER_AREA), its results
-scaled back to the photo's pixels. ``compare`` runs ours with the same settings and prints, per
-face (matched by IoU), the largest box, landmark and score differences.
+``dump`` runs facexlib at each image's own size (``use_origin_size=True``) and, with
+``--det-size N`` (default 640), also on a copy shrunk like ours (longest side N, cv2.INTER_AREA),
+its results scaled back to the image's pixels. ``compare`` runs ours with the same settings,
+matches faces one to one (greedy by IoU, at least 0.5) and prints, per run, the largest and mean
+absolute differences (``panini-video bench faces --facexlib JSON`` prints the same table):
+
+    run     images  faces  unmatched  box max px  box mean px  lmk max px  lmk mean px  score max  score mean
+    origin       7     12          0    1.22e-04     1.72e-05    3.05e-05     1.65e-06   0.00e+00    0.00e+00
+    det640       7     11          0    1.22e-04     2.07e-05    1.22e-04     1.36e-05   0.00e+00    0.00e+00
+
+(the shared photos, threshold 0.8, MobileNet-0.25 weights; facexlib with torch 2.15 CPU, ours
+with torch 2.13 CPU: the differences are float32 rounding of pixel coordinates.)
 """
 
 from __future__ import annotations
@@ -64,44 +74,34 @@ def dump(args: argparse.Namespace) -> int:
 
 
 def compare(args: argparse.Namespace) -> int:
-    import torch
-
+    from panini_video.bench.faces import agreement_section, format_section
     from panini_video.config import DetectConfig
-    from panini_video.faces.nms import box_iou
     from panini_video.faces.retinaface import load_detector
 
-    data = json.loads(Path(args.reference).read_text())
-    meta = data["meta"]
+    meta = json.loads(Path(args.reference).read_text())["meta"]
     backbone = "resnet50" if meta["network"] == "resnet50" else "mobilenet"
-    base = load_detector(DetectConfig(detector=backbone, weights=args.weights, threshold=meta["threshold"]))
-    worst = 0.0
-    for run, photos in data["runs"].items():
-        det_size = 1_000_000 if run == "origin" else int(run.removeprefix("det"))
-        detector = base.with_settings(det_size=det_size)
-        box_d, lm_d, sc_d, count_ok = [], [], [], True
-        for name, ref in photos.items():
-            image = cv2.cvtColor(cv2.imread(ref["path"]), cv2.COLOR_BGR2RGB)
-            ours = detector.detect([image])[0]
-            ref_boxes = np.array(ref["boxes"], np.float32).reshape(-1, 4)
-            ref_lms = np.array(ref["landmarks"], np.float32).reshape(-1, 5, 2)
-            count_ok &= len(ours) == len(ref_boxes)
-            print(f"[{run}] {name}: ours {len(ours)}, facexlib {len(ref_boxes)}")
-            if len(ours) == 0 or len(ref_boxes) == 0:
-                continue
-            iou = box_iou(torch.from_numpy(ours.boxes), torch.from_numpy(ref_boxes)).numpy()
-            for i, j in enumerate(iou.argmax(axis=1)):
-                box_d.append(np.abs(ours.boxes[i] - ref_boxes[j]))
-                lm_d.append(np.abs(ours.landmarks[i] - ref_lms[j]).ravel())
-                sc_d.append(abs(float(ours.scores[i]) - ref["scores"][j]))
-        if box_d:
-            b, lm = np.concatenate(box_d), np.concatenate(lm_d)
-            worst = max(worst, float(b.max()), float(lm.max()))
-            print(
-                f"[{run}] {len(sc_d)} faces, counts {'equal' if count_ok else 'DIFFER'}; |box diff| px max "
-                f"{b.max():.3g} mean {b.mean():.3g}; |landmark diff| px max {lm.max():.3g} mean {lm.mean():.3g}; "
-                f"|score diff| max {max(sc_d):.3g}"
-            )
-    return 0 if worst < args.tolerance else 1
+    detector = load_detector(DetectConfig(detector=backbone, weights=args.weights))
+    data = agreement_section(detector, Path(args.reference), Path(args.testdata))
+    data["seconds"] = 0.0
+    print(format_section("agreement", data, {"detect": {}, "machine": {}}))
+    if args.json:
+        Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
+    worst = max(max(r["box_max_px"], r["landmark_max_px"]) for r in data["rows"])
+    return 0 if worst < args.tolerance and not any(r["unmatched"] for r in data["rows"]) else 1
+
+
+def frames(args: argparse.Namespace) -> int:
+    from panini_video.io import VideoReader
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for video in args.videos:
+        with VideoReader(video) as reader:
+            for frame in reader:
+                if frame.index % args.every == 0:
+                    name = out / f"{Path(video).stem}_{frame.index:03d}.png"
+                    cv2.imwrite(str(name), cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,16 +109,22 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("dump", help="run facexlib (in an environment that has it) and write JSON")
     p.add_argument("weights")
-    p.add_argument("photos", nargs="+")
+    p.add_argument("photos", nargs="+", metavar="IMAGE")
     p.add_argument("--out", required=True)
     p.add_argument("--threshold", type=float, default=0.8)
     p.add_argument("--det-size", type=int, default=640, help="also run on copies shrunk to this; 0: only origin")
-    p = sub.add_parser("compare", help="run ours on the same photos and print the differences")
+    p = sub.add_parser("compare", help="run ours on the same images and print the differences")
     p.add_argument("reference")
     p.add_argument("weights")
     p.add_argument("--tolerance", type=float, default=0.5, help="px; exit 1 when a difference is larger")
+    p.add_argument("--testdata", default="../shared/testdata", help="where photos are looked up when moved")
+    p.add_argument("--json", help="also write the figures as JSON")
+    p = sub.add_parser("frames", help="write every N-th frame of videos as PNG (project venv)")
+    p.add_argument("videos", nargs="+")
+    p.add_argument("--every", type=int, default=60)
+    p.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    return dump(args) if args.command == "dump" else compare(args)
+    return {"dump": dump, "compare": compare, "frames": frames}[args.command](args)
 
 
 if __name__ == "__main__":
