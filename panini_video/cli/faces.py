@@ -11,7 +11,8 @@ GIF goes to the video reader: it may be animated. Anything else is read as a vid
 
 Failures: every input is checked to exist before the detector loads; if any input then fails
 (not media, corrupt), the whole command fails with that input's error and exit code, and no
-JSON is written: a result that silently lacks an input is worse than none.
+JSON is written: a result that silently lacks an input is worse than none. (Without --json, the
+summaries of the inputs done before the failure have been printed; the exit code still says it failed.)
 """
 
 from __future__ import annotations
