@@ -90,6 +90,11 @@ class VideoInfo:
         return next(s for s in self.streams if s.index == self.video_index)
 
 
+# FFmpeg demuxers that turn text into pictures (its "tty" demuxer takes any .txt, .ans, .nfo, ...
+# file and renders the characters): a text file given as the input is a mistake, not a video.
+TEXT_FORMATS = frozenset({"tty"})
+
+
 def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
     """Open a media file with PyAV, turning every way it can fail into a typed input error."""
     p = Path(path)
@@ -104,7 +109,7 @@ def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
     if size == 0:
         raise CorruptInputError(f"{p}: is empty (0 bytes)")
     try:
-        return av.open(str(p), mode="r")
+        container = av.open(str(p), mode="r")
     except PermissionError as e:
         raise InputError(f"{p}: cannot be read (permission denied)") from e
     except av.FFmpegError as e:
@@ -113,6 +118,10 @@ def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
         ) from e
     except OSError as e:
         raise InputError(f"{p}: cannot be read ({e.strerror or e})") from e
+    if container.format.name in TEXT_FORMATS:
+        container.close()
+        raise CorruptInputError(f"{p}: a text file, not a video (FFmpeg would render its text as frames)")
+    return container
 
 
 def _ffmpeg_reason(e: BaseException) -> str:

@@ -126,3 +126,11 @@ def test_probe_truncated_file_with_index_first(clips: dict[str, Path], tmp_path:
     with pytest.raises(CorruptInputError, match="truncated") as caught:
         probe(cut)
     assert str(cut) in str(caught.value)
+
+
+def test_a_text_file_is_not_taken_for_a_video(tmp_path: Path) -> None:
+    # FFmpeg's "tty" demuxer would render any .txt file as frames of text.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("what the interview is about\n" * 200)
+    with pytest.raises(CorruptInputError, match="a text file, not a video"):
+        probe(notes)
