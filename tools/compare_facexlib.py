@@ -52,6 +52,8 @@ def dump(args: argparse.Namespace) -> int:
     results: dict[str, dict] = {}
     for photo in args.photos:
         bgr = cv2.imread(photo)
+        if bgr is None:
+            raise SystemExit(f"cannot read image {photo}")
         h, w = bgr.shape[:2]
         runs = {"origin": (bgr, 1.0, 1.0)}
         if args.det_size:
@@ -79,8 +81,8 @@ def compare(args: argparse.Namespace) -> int:
     from panini_video.faces.retinaface import load_detector
 
     meta = json.loads(Path(args.reference).read_text())["meta"]
-    backbone = "resnet50" if meta["network"] == "resnet50" else "mobilenet"
-    detector = load_detector(DetectConfig(detector=backbone, weights=args.weights))
+    config = DetectConfig(detector="resnet50" if meta["network"] == "resnet50" else "mobilenet", weights=args.weights)
+    detector = load_detector(config)
     data = agreement_section(detector, Path(args.reference), Path(args.testdata))
     data["seconds"] = 0.0
     print(format_section("agreement", data, {"detect": {}, "machine": {}}))

@@ -507,7 +507,7 @@ def paste_row(detector: Any, path: Path, size: int = 512, out_size: int = 512) -
     if out_size != size:
         chw = torch.from_numpy(image).permute(2, 0, 1)
         affines = [rescale_affine(j.affine, 1.0, out_size / size) for j in jobs]
-        crops = warp_faces(chw, affines, out_size) if jobs else []
+        crops = warp_faces(chw, np.asarray(affines).reshape(-1, 2, 3), out_size)
         jobs = [dataclasses.replace(j, restored=c.permute(1, 2, 0).numpy()) for j, c in zip(jobs, crops, strict=True)]
     else:
         jobs = [dataclasses.replace(j, restored=j.crop) for j in jobs]
