@@ -399,6 +399,9 @@ def id_section(trace: ClipTrace, cuts: Sequence[int] = HAMILTON_CUTS) -> dict[st
         chains = person_chains(trace.raw[a:b], a, TrackConfig().max_misses)
         switches = sum(sum(1 for (_, x), (_, y) in zip(c, c[1:], strict=False) if x != y) for c in chains)
         ids = {f.track for faces in trace.raw[a:b] for f in faces}
+        # an id on two persons: the tracker bridged a break of IoU-continuity (a jump, a long miss),
+        # rightly or by giving one person's id to another; listed, not counted as a switch
+        shared = sum(sum(any(t == i for _, t in c) for c in chains) > 1 for i in ids)
         rows.append(
             {
                 "shot": f"{a}-{b - 1}",
@@ -408,6 +411,7 @@ def id_section(trace: ClipTrace, cuts: Sequence[int] = HAMILTON_CUTS) -> dict[st
                 "persons_5": sum(len(c) >= 5 for c in chains),  # seen on at least 5 frames
                 "track_ids": len(ids),
                 "id_switches": switches,
+                "ids_on_2_persons": shared,
                 "ids_from_previous_shot": len(ids & previous_ids),
             }
         )
@@ -620,7 +624,7 @@ COLUMNS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         "shots",
         [("shot", "shot", ""), ("frames", "frames", ""), ("faces", "faces", ""), ("persons", "persons", ""),
          ("persons>=5f", "persons_5", ""), ("track ids", "track_ids", ""), ("id switches", "id_switches", ""),
-         ("ids carried", "ids_from_previous_shot", "")],
+         ("ids on 2+ persons", "ids_on_2_persons", ""), ("ids carried", "ids_from_previous_shot", "")],
     ),
     "speed": (
         "rows",

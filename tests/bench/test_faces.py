@@ -96,6 +96,7 @@ def test_bench_faces_runs_every_section_on_a_slice(
 
     (shot,) = report["ids"]["shots"]  # the wide stage shot: singer and pianist, both followed
     assert (shot["frames"], shot["persons"], shot["track_ids"], shot["id_switches"]) == (12, 2, 2, 0)
+    assert shot["ids_on_2_persons"] == 0 and shot["ids_from_previous_shot"] == 0
 
     speeds = report["speed"]["rows"]
     assert [(r["batch_size"], r["input_size"]) for r in speeds] == [(1, [128, 72]), (2, [128, 72])]
