@@ -9,6 +9,7 @@ finished; any failure or interruption aborts it, so no output file appears.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import os
 import time
@@ -134,8 +135,8 @@ def reorder_capacity(config: RunConfig, n_stages: int) -> int:
     return max(64, 2 * in_flight)
 
 
-def _frame_items(reader: VideoReader) -> Iterator[FrameItem]:
-    for frame in reader:
+def _frame_items(reader: VideoReader, limit: int | None = None) -> Iterator[FrameItem]:
+    for frame in itertools.islice(reader, limit):
         yield FrameItem(frame)
 
 
@@ -146,8 +147,12 @@ def run_pipeline(
     *,
     stages: Sequence[Stage] | None = None,
     progress: Progress | None = None,
+    max_frames: int | None = None,
 ) -> RunReport:
     """Process ``input`` into ``output``; ``stages`` replaces ``build_stages`` (tests, benches).
+
+    ``max_frames`` stops after the first that many frames (``bench pipeline``); the audio after
+    them is still copied.
 
     Raises InputError for a bad input, OutputError when the output cannot be written,
     ProcessingError when a stage fails, Interrupted on Ctrl-C; in every case the output is
@@ -178,7 +183,7 @@ def run_pipeline(
         try:
             with VideoWriter(output, info, config.io, size=None if size == info.size else size) as writer:
                 graph = Graph(
-                    _frame_items(reader),
+                    _frame_items(reader, max_frames),
                     [*stage_list, reorder],
                     WriterSink(writer),
                     config.runtime,
