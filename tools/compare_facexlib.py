@@ -14,14 +14,18 @@ steps, each in its own environment:
 ``--det-size N`` (default 640), also on a copy shrunk like ours (longest side N, cv2.INTER_AREA),
 its results scaled back to the image's pixels. ``compare`` runs ours with the same settings,
 matches faces one to one (greedy by IoU, at least 0.5) and prints, per run, the largest and mean
-absolute differences (``panini-video bench faces --facexlib JSON`` prints the same table):
+absolute differences (``panini-video bench faces --facexlib JSON`` prints the same table; here
+condensed, box means below 2.1e-05 px, score means 0):
 
-    run     images  faces  unmatched  box max px  box mean px  lmk max px  lmk mean px  score max  score mean
-    origin       7     12          0    1.22e-04     1.72e-05    3.05e-05     1.65e-06   0.00e+00    0.00e+00
-    det640       7     11          0    1.22e-04     2.07e-05    1.22e-04     1.36e-05   0.00e+00    0.00e+00
+    dump (threshold 0.8)      run     images  faces  unmatched  box max px  lmk max px  lmk mean px  score max
+    facexlib_photos_0.8.json  origin       7     12          0    1.22e-04    0.00e+00     0.00e+00   0.00e+00
+    facexlib_photos_0.8.json  det640       7     11          0    1.22e-04    1.22e-04     1.01e-05   0.00e+00
+    facexlib_frames_0.8.json  origin      33     57          0    1.22e-04    0.00e+00     0.00e+00   0.00e+00
+    facexlib_frames_0.8.json  det640      33     50          0    1.22e-04    1.22e-04     3.27e-06   0.00e+00
 
-(the shared photos, threshold 0.8, MobileNet-0.25 weights; facexlib with torch 2.15 CPU, ours
-with torch 2.13 CPU: the differences are float32 rounding of pixel coordinates.)
+(the 7 shared photos and 33 clip frames, every 50th of each shared clip; threshold 0.8;
+MobileNet-0.25 weights; facexlib 0.3 with torch 2.15 on the CPU, ours with torch 2.13 on the CPU:
+the differences are float32 rounding of pixel coordinates, 1.22e-4 being one ulp at 1024-2048.)
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -83,8 +88,9 @@ def compare(args: argparse.Namespace) -> int:
     meta = json.loads(Path(args.reference).read_text())["meta"]
     config = DetectConfig(detector="resnet50" if meta["network"] == "resnet50" else "mobilenet", weights=args.weights)
     detector = load_detector(config)
-    data = agreement_section(detector, Path(args.reference), Path(args.testdata))
-    data["seconds"] = 0.0
+    start = time.perf_counter()
+    data = agreement_section(detector, [Path(args.reference)], Path(args.testdata))
+    data["seconds"] = time.perf_counter() - start
     print(format_section("agreement", data, {"detect": {}, "machine": {}}))
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")

@@ -98,7 +98,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--only", help=f"comma-separated sections of {','.join(SECTIONS)}")
-    parser.add_argument("--facexlib", type=Path, metavar="JSON", help="facexlib dump (tools/compare_facexlib.py dump)")
+    parser.add_argument(
+        "--facexlib",
+        type=Path,
+        action="append",
+        metavar="JSON",
+        help="facexlib dump (tools/compare_facexlib.py dump); repeatable; adds the agreement section",
+    )
     parser.add_argument("--det-sizes", default="640,1280", help="speed: det_sizes (default 640,1280)")
     parser.add_argument("--batches", default="1,4", help="speed: batch sizes (default 1,4)")
     parser.add_argument(
@@ -562,46 +568,56 @@ def paste_row(detector: Any, path: Path, size: int = 512, out_size: int = 512) -
 # --- agreement with facexlib ----------------------------------------------------------------------
 
 
-def agreement_section(detector: Any, dump: Path, testdata: Path) -> dict[str, Any]:
-    """Our detections against a facexlib dump (``tools/compare_facexlib.py dump``), run by run."""
+def agreement_section(detector: Any, dumps: Sequence[Path], testdata: Path) -> dict[str, Any]:
+    """Our detections against facexlib dumps (``tools/compare_facexlib.py dump``), run by run.
+
+    Faces are paired one to one, greedily by IoU (at least 0.5); the rest count as unmatched.
+    """
+    rows, versions = [], set()
+    for dump in dumps:
+        data = json.loads(Path(dump).read_text(encoding="utf-8"))
+        versions.add(str(data["meta"].get("torch")))
+        threshold = float(data["meta"]["threshold"])
+        for run_name, photos in data["runs"].items():
+            row = _agreement_row(detector, photos, run_name, threshold, testdata)
+            rows.append({"dump": Path(dump).name, "threshold": threshold, **row})
+    return {"dumps": [str(d) for d in dumps], "facexlib_torch": sorted(versions), "rows": rows}
+
+
+def _agreement_row(
+    detector: Any, photos: dict[str, Any], run_name: str, threshold: float, testdata: Path
+) -> dict[str, Any]:
     from panini_video.faces.tracker import greedy_assign, iou_matrix
 
-    data = json.loads(Path(dump).read_text(encoding="utf-8"))
-    threshold = float(data["meta"]["threshold"])
-    rows = []
-    for run_name, photos in data["runs"].items():
-        box_d, lm_d, sc_d, unmatched, faces = [], [], [], 0, 0
-        for name, ref in photos.items():
-            path = Path(ref["path"])
-            image = read_rgb(path if path.is_file() else testdata / "photos" / name)
-            det_size = max(image.shape[:2]) if run_name == "origin" else int(run_name.removeprefix("det"))
-            ours = detector.with_settings(det_size=det_size, threshold=threshold).detect([image])[0]
-            boxes = np.asarray(ref["boxes"], np.float64).reshape(-1, 4)
-            marks = np.asarray(ref["landmarks"], np.float64).reshape(-1, 5, 2)
-            pairs = greedy_assign(iou_matrix(ours.boxes, boxes), 0.5)
-            unmatched += len(ours) + len(boxes) - 2 * len(pairs)
-            faces += len(boxes)
-            for i, j in pairs:
-                box_d.append(np.abs(ours.boxes[i] - boxes[j]))
-                lm_d.append(np.abs(ours.landmarks[i] - marks[j]).ravel())
-                sc_d.append(abs(float(ours.scores[i]) - float(ref["scores"][j])))
-        b = np.concatenate(box_d) if box_d else np.zeros(1)
-        lm = np.concatenate(lm_d) if lm_d else np.zeros(1)
-        rows.append(
-            {
-                "run": run_name,
-                "images": len(photos),
-                "faces": faces,
-                "unmatched": unmatched,
-                "box_max_px": float(b.max()),
-                "box_mean_px": float(b.mean()),
-                "landmark_max_px": float(lm.max()),
-                "landmark_mean_px": float(lm.mean()),
-                "score_max": max(sc_d, default=0.0),
-                "score_mean": _mean(sc_d) or 0.0,
-            }
-        )
-    return {"dump": str(dump), "threshold": threshold, "facexlib_torch": data["meta"].get("torch"), "rows": rows}
+    box_d, lm_d, sc_d, unmatched, faces = [], [], [], 0, 0
+    for name, ref in photos.items():
+        path = Path(ref["path"])
+        image = read_rgb(path if path.is_file() else testdata / "photos" / name)
+        det_size = max(image.shape[:2]) if run_name == "origin" else int(run_name.removeprefix("det"))
+        ours = detector.with_settings(det_size=det_size, threshold=threshold).detect([image])[0]
+        boxes = np.asarray(ref["boxes"], np.float64).reshape(-1, 4)
+        marks = np.asarray(ref["landmarks"], np.float64).reshape(-1, 5, 2)
+        pairs = greedy_assign(iou_matrix(ours.boxes, boxes), 0.5)
+        unmatched += len(ours) + len(boxes) - 2 * len(pairs)
+        faces += len(boxes)
+        for i, j in pairs:
+            box_d.append(np.abs(ours.boxes[i] - boxes[j]))
+            lm_d.append(np.abs(ours.landmarks[i] - marks[j]).ravel())
+            sc_d.append(abs(float(ours.scores[i]) - float(ref["scores"][j])))
+    b = np.concatenate(box_d) if box_d else np.zeros(1)
+    lm = np.concatenate(lm_d) if lm_d else np.zeros(1)
+    return {
+        "run": run_name,
+        "images": len(photos),
+        "faces": faces,
+        "unmatched": unmatched,
+        "box_max_px": float(b.max()),
+        "box_mean_px": float(b.mean()),
+        "landmark_max_px": float(lm.max()),
+        "landmark_mean_px": float(lm.mean()),
+        "score_max": max(sc_d, default=0.0),
+        "score_mean": _mean(sc_d) or 0.0,
+    }
 
 
 # --- tables ---------------------------------------------------------------------------------------
@@ -661,7 +677,8 @@ COLUMNS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
     ),
     "agreement": (
         "rows",
-        [("run", "run", ""), ("images", "images", ""), ("faces", "faces", ""), ("unmatched", "unmatched", ""),
+        [("dump", "dump", ""), ("thr", "threshold", ".2f"), ("run", "run", ""), ("images", "images", ""),
+         ("faces", "faces", ""), ("unmatched", "unmatched", ""),
          ("box max px", "box_max_px", ".2e"), ("box mean px", "box_mean_px", ".2e"),
          ("lmk max px", "landmark_max_px", ".2e"), ("lmk mean px", "landmark_mean_px", ".2e"),
          ("score max", "score_max", ".2e"), ("score mean", "score_mean", ".2e")],
@@ -698,7 +715,10 @@ def section_title(name: str, data: dict[str, Any], report: dict[str, Any]) -> st
             "Paste round trip, identity restorer (the face aligned at the restored size, default blend): PSNR in the "
             "face boxes, pixels changed inside/outside the paste regions; crop scale: 512-crop px per frame px"
         )
-    return f"Agreement with facexlib ({Path(data['dump']).name}, threshold {data['threshold']}): |ours - facexlib|"
+    return (
+        f"Agreement with facexlib (torch {', '.join(data['facexlib_torch'])}), same weights: |ours - facexlib| over "
+        "faces paired by IoU; origin = each image at its own size, detN = shrunk to longest side N"
+    )
 
 
 def format_section(name: str, data: dict[str, Any], report: dict[str, Any]) -> str:

@@ -145,7 +145,7 @@ def test_agreement_measures_the_offset_of_a_shifted_dump(testdata: Path, detecto
     }
     dump = tmp_path / "fx.json"
     dump.write_text(json.dumps({"meta": {"threshold": 0.8, "network": "mobile0.25"}, "runs": {"det640": {PHOTO: ref}}}))
-    (row,) = agreement_section(detector, dump, testdata)["rows"]
+    (row,) = agreement_section(detector, [dump], testdata)["rows"]
     assert (row["faces"], row["unmatched"]) == (2, 0)
     assert row["box_max_px"] == pytest.approx(1.0, abs=1e-3) and row["landmark_mean_px"] == pytest.approx(1.0, abs=1e-3)
     assert row["score_max"] == pytest.approx(0.01, abs=1e-6)
