@@ -143,6 +143,13 @@ def clipped_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int
     return x0, y0, max(x1, x0), max(y1, y0)
 
 
+def optical_flow(prev: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Farneback flow (H, W, 2): pixel (x, y) of ``prev`` is at (x, y) + flow in ``other``."""
+    f = FARNEBACK
+    args = (f["pyr_scale"], f["levels"], f["winsize"], f["iterations"], f["poly_n"], f["poly_sigma"], f["flags"])
+    return np.asarray(cv2.calcOpticalFlowFarneback(prev, other, None, *args))  # type: ignore[call-overload]
+
+
 def face_regions(items: Sequence[FrameItem]) -> list[Region]:
     """The face boxes of every frame t >= 1 with the input's flow onto frame t-1."""
     regions: list[Region] = []
@@ -153,8 +160,8 @@ def face_regions(items: Sequence[FrameItem]) -> list[Region]:
         tracks = {f.track for f in item.faces if f.track >= 0}
         faces = [f for f in item.faces if f.track in prev_tracks]
         if prev_gray is not None and prev_gray.shape == gray.shape and not item.scene_cut and faces:
-            back = cv2.calcOpticalFlowFarneback(gray, prev_gray, None, **FARNEBACK)  # t -> t-1
-            fwd = cv2.calcOpticalFlowFarneback(prev_gray, gray, None, **FARNEBACK)  # t-1 -> t
+            back = optical_flow(gray, prev_gray)  # t -> t-1
+            fwd = optical_flow(prev_gray, gray)  # t-1 -> t
             h, w = gray.shape
             for face in faces:
                 x0, y0, x1, y1 = clipped_box(face.box, w, h)

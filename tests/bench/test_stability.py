@@ -8,6 +8,7 @@ import math
 from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -48,7 +49,7 @@ class BrightnessNet(torch.nn.Module):
         return lq + offset.to(lq.device)
 
 
-def _config(testdata: Path, **restore: object) -> RunConfig:
+def _config(testdata: Path, **restore: Any) -> RunConfig:
     config = RunConfig().with_overrides({"detect": {"weights": str(testdata / WEIGHTS)}})
     return dataclasses.replace(config, restore=dataclasses.replace(config.restore, **restore))
 
@@ -67,10 +68,10 @@ def _moving_items(shift: tuple[float, float], frames: int = 4, cut_at: int | Non
     base = _texture(240, 320)
     items = []
     for t in range(frames):
-        m = np.float32([[1, 0, shift[0] * t], [0, 1, shift[1] * t]])
+        m = np.array([[1, 0, shift[0] * t], [0, 1, shift[1] * t]], dtype=np.float32)
         image = cv2.warpAffine(base, m, (320, 240), borderMode=cv2.BORDER_REFLECT)
         image = np.clip(image * 2.5 - 190, 0, 255).astype(np.uint8)  # stretch the blurred noise's contrast
-        box = np.float32([100, 60, 220, 200])
+        box = np.array([100, 60, 220, 200], dtype=np.float32)
         face = Face(box, np.zeros((5, 2), np.float32), 0.99, track=0)
         items.append(FrameItem(Frame(t, t, Fraction(1, 25), image), faces=(face,), scene_cut=t == cut_at))
     return items
@@ -100,7 +101,7 @@ def _reversed(r: stability.Region) -> stability.Region:
 def test_no_comparison_across_a_cut_a_new_track_or_outside_the_frame() -> None:
     items = _moving_items((1.0, 0.0), frames=5, cut_at=2)
     new_track = dataclasses.replace(items[4].faces[0], track=7)
-    edge = Face(np.float32([-30, -10, 60, 80]), np.zeros((5, 2), np.float32), 0.9, track=3)
+    edge = Face(np.array([-30, -10, 60, 80], dtype=np.float32), np.zeros((5, 2), np.float32), 0.9, track=3)
     items[3] = dataclasses.replace(items[3], faces=(*items[3].faces, edge))
     items[4] = dataclasses.replace(items[4], faces=(items[4].faces[0], new_track, edge))
     regions = stability.face_regions(items)
