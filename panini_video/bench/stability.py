@@ -18,12 +18,14 @@ explain (the warping error of Lai et al., "Learning Blind Video Temporal Consist
 The same figure for the input frames is the reference: what remains of a face's change after
 motion compensation when nothing flickers (the flow's own error, lighting, expression). A
 restorer adds flicker when its figure is above the input's. The flow is fitted to the input,
-which slightly favours the input's row.
+which slightly favours the input's row. A blurrier face changes less whether it flickers or
+not (the warping error rewards blur), so each row also gives the faces' detail (mean absolute
+Laplacian): compare rows of similar detail.
 
 Rows: the input; the restorer with ``--dre-mode track`` (one steady code per track); the
 restorer with ``--dre-mode frame`` (each frame its own code). Both restorer rows see the same
-detected and tracked faces. With random weights (any variant whose weights are not in the
-cache, ``tiny`` always) the restorer rows say little about trained weights; the input row holds.
+detected and tracked faces. With random weights (a variant whose weights are not in the cache)
+the restorer rows say little about trained weights; the input row holds.
 All frames are kept in memory (three copies): keep ``--frames`` modest at 1080p.
 """
 
@@ -180,24 +182,32 @@ def face_regions(items: Sequence[FrameItem]) -> list[Region]:
 
 
 def flicker(images: Sequence[np.ndarray], regions: Sequence[Region]) -> dict[str, float]:
-    """Mean and 95th percentile, over faces, of the motion-compensated change in the trusted pixels."""
-    values = []
-    trusted = []
+    """Mean and 95th percentile, over faces, of the motion-compensated change in the trusted pixels.
+
+    ``detail`` is the mean absolute Laplacian of the grey face boxes: a blurrier face changes
+    less from frame to frame whether it flickers or not, so the change is read beside it.
+    """
+    values, trusted, detail = [], [], []
     for r in regions:
         if not r.valid.any():
             continue
         x0, y0, x1, y1 = r.box
+        current = images[r.t][y0:y1, x0:x1]
         warped = cv2.remap(images[r.t - 1], r.map_x, r.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        diff = np.abs(warped.astype(np.float32) - images[r.t][y0:y1, x0:x1].astype(np.float32)).mean(axis=-1)
+        diff = np.abs(warped.astype(np.float32) - current.astype(np.float32)).mean(axis=-1)
         values.append(float(diff[r.valid].mean()))
         trusted.append(float(r.valid.mean()))
+        grey = cv2.cvtColor(np.ascontiguousarray(current), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        detail.append(float(np.abs(cv2.Laplacian(grey, cv2.CV_32F)).mean()))
     if not values:
-        return {"mean": float("nan"), "p95": float("nan"), "faces": 0, "trusted": float("nan")}
+        nan = float("nan")
+        return {"mean": nan, "p95": nan, "faces": 0, "trusted": nan, "detail": nan}
     return {
         "mean": float(np.mean(values)),
         "p95": float(np.percentile(values, 95)),
         "faces": len(values),
         "trusted": float(np.mean(trusted)),  # share of box pixels whose flow passed the check
+        "detail": float(np.mean(detail)),
     }
 
 
@@ -292,11 +302,12 @@ def format_table(result: dict[str, Any]) -> str:
         f"stability of {result['input']}: {result['frames']} frames, {result['pairs_compared']} frame pairs; "
         f"model {result['model']} ({result['weights']}) on {result['device']} {result['precision']}, "
         f"DRE warmup {result['dre_warmup']}, EMA {result['dre_ema']}",
-        "mean |change| of the face boxes after compensating the input's motion (grey levels, trusted flow only)",
+        "mean |change| of the face boxes after compensating the input's motion (grey levels, trusted flow only);",
+        "detail: mean |Laplacian| of the boxes (a blurrier face changes less, flicker or not)",
     ]
     if result["weights"].startswith("random"):
         head.append("RANDOM WEIGHTS: the restorer rows say little about trained weights; the input row holds")
-    lines = [["", "mean", "p95", "x input", "faces", "trusted", "code step", "mask step", "failed"]]
+    lines = [["", "mean", "p95", "x input", "detail", "faces", "trusted", "code step", "mask step", "failed"]]
 
     def num(value: float | None, fmt: str) -> str:
         return "-" if value is None or not math.isfinite(value) else format(value, fmt)
@@ -308,6 +319,7 @@ def format_table(result: dict[str, Any]) -> str:
                 num(r["mean"], ".3f"),
                 num(r["p95"], ".3f"),
                 num(r["vs_input"], ".2f"),
+                num(r["detail"], ".2f"),
                 str(r["faces"]),
                 num(r["trusted"], ".0%"),
                 num(r.get("code_step_mean"), ".3g"),
