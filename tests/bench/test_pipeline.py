@@ -9,7 +9,7 @@ import pytest
 
 import panini_video.runtime.pipeline as runtime_pipeline
 from panini_video.cli import main
-from panini_video.errors import UsageError
+from panini_video.errors import InputError, UsageError
 
 CLIP = "videos/talking_720p_silent_audio.mp4"  # 1280x720, 180 frames, one face
 WEIGHTS = "weights/retinaface_mobilenet0.25_Final.pth"
@@ -71,8 +71,11 @@ def test_bench_pipeline_follows_the_preset_and_flags(testdata: Path, tmp_path: P
     assert result["faces"] >= 3
 
 
-def test_bench_pipeline_refuses_what_it_cannot_measure(testdata: Path) -> None:
+def test_bench_pipeline_refuses_what_it_cannot_measure(testdata: Path, tmp_path: Path) -> None:
     clip = str(testdata / CLIP)
+    bad = tmp_path / "x.mp4"
+    bad.write_bytes(b"not a video")
+    assert main(["bench", "pipeline", str(bad), "--model", "tiny", "-q"]) == InputError.exit_code
     assert main(["bench", "pipeline", clip, "--frames", "0", "-q"]) == UsageError.exit_code
     # The preview preset draws faces and restores nothing: no restoration to measure.
     argv = ["bench", "pipeline", clip, "--pipeline", "preview", "--model", "tiny", "-q"]
