@@ -81,7 +81,8 @@ def dump(args: argparse.Namespace) -> int:
 
 
 def compare(args: argparse.Namespace) -> int:
-    from panini_video.bench.faces import agreement_section, format_section
+    from panini_video.bench.face_metrics import agreement_section
+    from panini_video.bench.faces import format_section
     from panini_video.config import DetectConfig
     from panini_video.faces.retinaface import load_detector
 
