@@ -17,11 +17,16 @@ Everything runs on the shared test data (``--testdata``; its MANIFEST.md gives t
 - speed: ``measure_detector_speed`` per backbone, det_size and batch (ResNet-50 with random
   weights: speed only), in ``--repeat`` rounds over all cases; the best round is reported (the
   least disturbed on a shared machine) beside the worst, so noise shows.
-- paste: each photo's faces aligned to 512 crops, "restored" by an identity (the crop itself),
-  pasted back; PSNR inside each face box, and the count of changed pixels outside the faces'
-  paste regions (must be 0).
-- agreement (with ``--facexlib JSON``): our RetinaFace against a facexlib dump written by
-  ``tools/compare_facexlib.py dump`` on the same weights.
+- paste: each photo's faces aligned to 512 crops and "restored" by an identity: the 512 crop
+  itself (512->512), or the face aligned at 1024 by the same affine, as from a restorer with
+  MFR's 1024 output that changed nothing (512->1024); pasted back with the default blend. PSNR
+  inside each face box, and the count of changed pixels outside the faces' paste regions (must
+  be 0). Two bilinear resamplings cost the most where the crop is near the frame's scale.
+- agreement (with ``--facexlib JSON``, repeatable): our RetinaFace against facexlib dumps
+  written by ``tools/compare_facexlib.py dump`` on the same weights.
+
+Only the speed figures depend on the machine and its load; on a small shared machine
+``--threads 1`` avoids oversubscription (2 threads on 2 busy cores ran 5x slower here).
 """
 
 from __future__ import annotations
