@@ -7,7 +7,6 @@ import json
 import os
 import struct
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ import av
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from panini_video.cli import main
 from panini_video.cli.faces import build_parser
@@ -26,13 +24,7 @@ CLIP_FRAMES = 20
 WEIGHTS = "weights/retinaface_mobilenet0.25_Final.pth"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: the test machines share few cores, and oversubscribed threads crawl."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def weights(testdata: Path) -> str:

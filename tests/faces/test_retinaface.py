@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -20,13 +19,7 @@ WEIGHTS = "weights/retinaface_mobilenet0.25_Final.pth"
 FRONTAL = ["single_portrait.jpg", "single_lowres_240p.jpg", "two_people.jpg", "group3_with_child.jpg"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: the test machines share few cores, and oversubscribed threads crawl."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def read_rgb(path: Path) -> np.ndarray:
