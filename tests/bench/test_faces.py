@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from panini_video.cli import main
 from panini_video.errors import InputNotFoundError, UsageError
@@ -15,12 +13,7 @@ from panini_video.errors import InputNotFoundError, UsageError
 PHOTO = "two_people.jpg"  # 2 faces (manifest)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """The bench sets torch's threads (--threads 1 here); give the others theirs back."""
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_bench_faces_runs_every_section_on_a_slice(
