@@ -11,8 +11,10 @@ Figures: ``fps`` is frames written over the run's wall time (open, graph, encode
 rest of the audio: what a user waits for once the weights are loaded); ``graph_fps`` over the
 graph's wall time only. Every stage's busy share is its busy time over the graph's wall time;
 the stages run in their own threads, so the shares overlap and need not add up to 100%, and
-the largest one is the bottleneck. On CUDA the restore stage's busy time is the time its thread
-spent launching work and waiting for finished frames, not the GPU's time.
+the largest one is the bottleneck. On the CPU a stage's busy time includes waiting for a core
+(the stages' threads share them): on a saturated machine the shares add up to about the number
+of cores. On CUDA the restore stage's busy time is the time its thread spent launching work and
+waiting for finished frames, not the GPU's time.
 
 A variant name whose weights are not in the cache runs with seeded random weights (a forward
 costs the same whatever the weights), and the report says so.
