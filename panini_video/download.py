@@ -299,7 +299,7 @@ def _confirm_url(page: str, base: str, opener: urllib.request.OpenerDirector) ->
     link = re.search(r'href="([^"]*[?&;]confirm=[^"]+)"', page)
     if link:
         return urllib.parse.urljoin(base, html.unescape(link.group(1)))
-    for handler in opener.handlers:
+    for handler in getattr(opener, "handlers", ()):  # not in typeshed's OpenerDirector
         if isinstance(handler, urllib.request.HTTPCookieProcessor):
             for cookie in handler.cookiejar:
                 if cookie.name.startswith("download_warning") and cookie.value:

@@ -21,7 +21,7 @@ Everything runs on the shared test data (``--testdata``; its MANIFEST.md gives t
   itself (512->512), or the face aligned at 1024 by the same affine, as from a restorer with
   MFR's 1024 output that changed nothing (512->1024); pasted back with the default blend. PSNR
   inside each face box, and the count of changed pixels outside the faces' paste regions (must
-  be 0). Two bilinear resamplings cost the most where the crop is near the frame's scale.
+  be 0). Two resamplings (align, paste; bicubic) cost the most where the crop is near the frame's scale.
 - agreement (with ``--facexlib JSON``, repeatable): our RetinaFace against facexlib dumps
   written by ``tools/compare_facexlib.py dump`` on the same weights.
 

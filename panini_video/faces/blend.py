@@ -134,7 +134,9 @@ def _paste_one(out: torch.Tensor, job: FaceJob, config: BlendConfig, scale: int,
     u = to_crop[0, 0] * gx + to_crop[0, 1] * gy + to_crop[0, 2]
     v = to_crop[1, 0] * gx + to_crop[1, 1] * gy + to_crop[1, 2]
     grid = torch.stack([(2 * u + 1) / r - 1, (2 * v + 1) / r - 1], dim=-1)[None]
-    face = F.grid_sample(restored[None], grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
+    # Bicubic (clamped: its overshoot at edges would leave the pixel range), see align.warp_faces.
+    face = F.grid_sample(restored[None], grid, mode="bicubic", padding_mode="border", align_corners=False)[0]
+    face = face.clamp_(0.0, 255.0)
 
     # Crop mask: distance to the crop's nearest edge, as a share of the crop.
     edge = torch.minimum(torch.minimum(u + 0.5, r - 0.5 - u), torch.minimum(v + 0.5, r - 0.5 - v)) / r

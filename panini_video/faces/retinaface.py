@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -77,7 +78,7 @@ class RetinaFace:
     def backbone(self) -> Backbone:
         return self.net.backbone  # type: ignore[return-value]
 
-    def with_settings(self, **changes: float | int) -> RetinaFace:
+    def with_settings(self, **changes: Any) -> RetinaFace:
         """A detector sharing this one's network, with some settings changed."""
         return RetinaFace(self.net, replace(self.settings, **changes), self.device)
 

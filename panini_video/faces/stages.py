@@ -116,6 +116,10 @@ class FaceTrackerPipeline:
         self.smoother = LandmarkSmoother(smooth)
         self.select = select
         self.detect_every = detect_every
+        self.cut_frames: list[int] = []  # frames a scene cut was found at
+        self.frames_with_faces = 0
+        self.faces = 0
+        self.tracks: set[int] = set()
 
     def __call__(self, item: FrameItem) -> FrameItem:
         cut = self.cuts.update(item.frame.image)
@@ -126,8 +130,13 @@ class FaceTrackerPipeline:
             faces = self.tracker.update(item.faces)
         else:
             faces = self.tracker.carry()
-        faces = self.smoother.smooth(faces, frame_time(item))
-        return dataclasses.replace(item, faces=select_faces(faces, self.select), scene_cut=cut or item.scene_cut)
+        faces = select_faces(self.smoother.smooth(faces, frame_time(item)), self.select)
+        if cut:
+            self.cut_frames.append(item.index)
+        self.frames_with_faces += bool(faces)
+        self.faces += len(faces)
+        self.tracks.update(f.track for f in faces)
+        return dataclasses.replace(item, faces=faces, scene_cut=cut or item.scene_cut)
 
 
 class TrackStage(Stage):
@@ -140,6 +149,15 @@ class TrackStage(Stage):
 
     def process(self, item: FrameItem) -> Iterable[FrameItem]:
         return (self.pipeline(item),)
+
+    def stats(self) -> dict[str, Any]:
+        p = self.pipeline
+        return {
+            "faces": p.faces,
+            "frames_with_faces": p.frames_with_faces,
+            "tracks": len(p.tracks),
+            "scene_cuts": p.cut_frames,
+        }
 
 
 class AnnotateStage(Stage):

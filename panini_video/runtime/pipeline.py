@@ -209,5 +209,5 @@ def run_pipeline(
         frame_count=info.frame_count,
         graph=stats,
         config=config,
-        stage_stats={s.name: s.stats() for s in stage_list if callable(getattr(s, "stats", None))},
+        stage_stats={s.name: figures for s in stage_list if (figures := s.stats())},
     )

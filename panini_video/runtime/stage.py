@@ -28,3 +28,7 @@ class Stage:
 
     def close(self) -> None:
         """Called once when the graph stops, whether it finished or failed."""
+
+    def stats(self) -> dict[str, Any]:
+        """The stage's own figures for ``--stats-json`` (none by default)."""
+        return {}

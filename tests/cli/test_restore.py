@@ -68,6 +68,7 @@ def test_restore_keeps_every_frame_timestamp_and_the_audio(
         *("detect", "track", "restore"),
         *("reorder", "encode"),
     ]
+    assert report["stage_stats"]["track"] == {"faces": 135, "frames_with_faces": 135, "tracks": 1, "scene_cuts": []}
     restore = report["stage_stats"]["restore"]
     assert restore["frames"] == restore["faces"] == 135 and restore["faces_failed"] == 0
     assert restore["model_in"] == 64 and restore["model_out"] == 128 and restore["dre_mode"] == "track"

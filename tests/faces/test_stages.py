@@ -107,13 +107,17 @@ def test_annotate_draws_only_around_faces() -> None:
     assert tracked[1].frame.image[150, 105, 0] == 60  # the input frame is not drawn on
 
 
-def test_align_and_blend_round_trip_on_a_real_photo(testdata: Path, detector: object) -> None:
-    image = read_rgb(testdata / "photos" / "group3_with_child.jpg")
+@pytest.mark.parametrize(
+    ("photo", "faces"),
+    [("group3_with_child.jpg", 3), ("single_portrait.jpg", 1)],  # the portrait's crop is at the frame's scale
+)
+def test_align_and_blend_round_trip_on_a_real_photo(testdata: Path, detector: object, photo: str, faces: int) -> None:
+    image = read_rgb(testdata / "photos" / photo)
     item = FrameItem(Frame(0, 0, Fraction(1, 25), image))
     (item,) = run_stage(DetectStage(DetectConfig(), detector=detector), [item])
-    assert len(item.faces) == 3
+    assert len(item.faces) == faces
     (aligned,) = AlignStage(512).process(item)
-    assert len(aligned.jobs) == 3 and aligned.jobs[0].crop.shape == (512, 512, 3)
+    assert len(aligned.jobs) == faces and aligned.jobs[0].crop.shape == (512, 512, 3)
     restored = aligned.__class__(
         aligned.frame,
         aligned.faces,
