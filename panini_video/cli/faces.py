@@ -173,18 +173,19 @@ class FaceFinder:
             if progress is not None:
                 progress.start(reader.info)
             try:
-                frames = self._run(_counted(reader, progress))
+                frames = self._run(_counted(reader, progress), rotation=reader.info.rotation)
             finally:
                 if progress is not None:
                     progress.close()
             width, height = reader.info.width, reader.info.height
         return InputFaces(path, "video", width, height, tuple(frames))
 
-    def _run(self, frames: Iterable[Frame]) -> list[FrameFaces]:
+    def _run(self, frames: Iterable[Frame], rotation: int = 0) -> list[FrameFaces]:
+        """Faces per frame, in the stored frame's pixels (a rotated video is detected upright)."""
         from panini_video.faces.stages import DetectStage, TrackStage, frame_time
 
         c = self.config
-        detect = DetectStage(c.detect, detector=self.detector)
+        detect = DetectStage(c.detect, detector=self.detector, rotation=rotation)
         track = TrackStage(c.track, c.smooth, c.select, c.detect.detect_every)
         out: list[FrameFaces] = []
 

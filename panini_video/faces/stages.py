@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from panini_video.config import BlendConfig, DetectConfig, SelectConfig, SmoothConfig, TrackConfig
+from panini_video.errors import UsageError
 from panini_video.faces.align import alignment_matrix, warp_faces
 from panini_video.faces.annotate import draw_faces
 from panini_video.faces.blend import paste_faces
@@ -48,6 +49,41 @@ def load_face_detector(config: DetectConfig, device: str | torch.device = "cpu")
     return load_detector(config, device)
 
 
+def upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """The frame as it is displayed: turned ``rotation`` degrees counterclockwise (a multiple of 90)."""
+    k = (rotation // 90) % 4
+    return image if k == 0 else np.ascontiguousarray(np.rot90(image, k))
+
+
+def points_to_stored(points: np.ndarray, rotation: int, stored_size: tuple[int, int]) -> np.ndarray:
+    """(..., 2) x, y in the upright frame -> the same points in the stored frame (width, height).
+
+    Pixel-centre coordinates, as everywhere in the face modules (pixel i's centre is at i): one
+    counterclockwise quarter turn maps a stored point (x, y) of a frame W wide to
+    (y, W - 1 - x), so undoing it gives x = W - 1 - y', y = x'.
+    """
+    k = (rotation // 90) % 4
+    w, h = stored_size
+    sizes = [(w, h) if i % 2 == 0 else (h, w) for i in range(k)]  # stored width before each turn
+    pts = np.asarray(points, np.float32).copy()
+    for width, _ in reversed(sizes):
+        x, y = pts[..., 0].copy(), pts[..., 1].copy()
+        pts[..., 0], pts[..., 1] = width - 1 - y, x
+    return pts
+
+
+def detection_to_stored(det: Any, rotation: int, stored_size: tuple[int, int]) -> Any:
+    """A ``Detection`` made on the upright frame, in the stored frame's pixels."""
+    if (rotation // 90) % 4 == 0 or len(det) == 0:
+        return det
+    b = det.boxes
+    corners = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [0, 3]], b[:, [2, 3]]], axis=1)
+    c = points_to_stored(corners, rotation, stored_size)
+    boxes = np.concatenate([c.min(axis=1), c.max(axis=1)], axis=1).astype(np.float32)
+    landmarks = points_to_stored(det.landmarks, rotation, stored_size)
+    return dataclasses.replace(det, boxes=boxes, landmarks=landmarks)
+
+
 class DetectStage(Stage):
     """Runs the detector on every ``detect_every``-th frame, ``batch_frames`` frames per call.
 
@@ -56,15 +92,23 @@ class DetectStage(Stage):
     no faces: the track stage carries the tracks over them.
 
     detector: anything with ``detect(frames) -> [Detection]``; None loads RetinaFace from
-    ``config`` in ``start`` (in the stage's own thread).
+    ``config`` in ``start`` (in the stage's own thread). rotation: the video's display rotation
+    (``VideoInfo.rotation``, counterclockwise degrees): frames are detected as they are shown
+    (a phone's portrait video is stored sideways, where the detector would miss most faces),
+    and the faces come back in the stored frame's pixels, where everything after works.
     """
 
     name = "detect"
 
-    def __init__(self, config: DetectConfig, detector: Any = None, device: str | None = None) -> None:
+    def __init__(
+        self, config: DetectConfig, detector: Any = None, device: str | None = None, rotation: int = 0
+    ) -> None:
+        if rotation % 90:
+            raise UsageError(f"display rotation {rotation} is not a multiple of 90 degrees")
         self.config = config
         self.detector = detector
         self.device = device or config.device or "cpu"
+        self.rotation = rotation % 360
         self._held: list[FrameItem] = []
         self._pending = 0  # frames in _held waiting for the detector
 
@@ -94,8 +138,10 @@ class DetectStage(Stage):
             self.start()
         wanted = [i for i, it in enumerate(self._held) if is_detection_frame(it.index, self.config.detect_every)]
         if wanted:
-            results = self.detector.detect([self._held[i].frame.image for i in wanted])
+            results = self.detector.detect([upright(self._held[i].frame.image, self.rotation) for i in wanted])
             for i, det in zip(wanted, results, strict=True):
+                image = self._held[i].frame.image
+                det = detection_to_stored(det, self.rotation, (image.shape[1], image.shape[0]))
                 self._held[i] = dataclasses.replace(self._held[i], faces=tuple(det.to_faces()))
         self._pending = 0
         return self._release()

@@ -86,7 +86,7 @@ def build_stages(config: RunConfig, info: VideoInfo, *, model: Any = None, detec
     if detector is None:
         detector = load_face_detector(config.detect, detect_device)
     stages: list[Stage] = [
-        DetectStage(config.detect, detector=detector, device=detect_device),
+        DetectStage(config.detect, detector=detector, device=detect_device, rotation=info.rotation),
         TrackStage(config.track, config.smooth, config.select, config.detect.detect_every),
     ]
     if config.annotate:

@@ -10,9 +10,19 @@ import numpy as np
 import pytest
 
 from panini_video.config import BlendConfig, DetectConfig, SelectConfig, SmoothConfig, TrackConfig
+from panini_video.errors import UsageError
 from panini_video.faces.blend import paste_region
 from panini_video.faces.detector import Detection
-from panini_video.faces.stages import AlignStage, AnnotateStage, BlendStage, DetectStage, TrackStage
+from panini_video.faces.stages import (
+    AlignStage,
+    AnnotateStage,
+    BlendStage,
+    DetectStage,
+    TrackStage,
+    make_jobs,
+    points_to_stored,
+    upright,
+)
 from panini_video.records import Frame, FrameItem
 from tests.faces.media import psnr, read_rgb
 
@@ -143,3 +153,36 @@ def test_blend_stage_upscales_the_frame(scale: int) -> None:
     (item,) = items(1)
     (out,) = BlendStage(BlendConfig(), scale=scale).process(item)
     assert out.frame.image.shape == (360 * scale, 640 * scale, 3)
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_a_rotated_video_is_detected_upright_and_its_faces_come_back_in_stored_pixels(
+    testdata: Path, detector: object, rotation: int
+) -> None:
+    photo = read_rgb(testdata / "photos" / "two_people.jpg")
+    stored = np.ascontiguousarray(np.rot90(photo, -rotation // 90))  # shown turned back: the photo
+    assert np.array_equal(upright(stored, rotation), photo)
+    (ref,) = run_stage(DetectStage(DetectConfig(), detector=detector), [FrameItem(Frame(0, 0, Fraction(1, 25), photo))])
+    item = FrameItem(Frame(0, 0, Fraction(1, 25), stored))
+    (got,) = run_stage(DetectStage(DetectConfig(), detector=detector, rotation=rotation), [item])
+    assert len(got.faces) == len(ref.faces) == 2
+    h, w = stored.shape[:2]
+    for face in got.faces:  # in the stored frame, and the box holds its landmarks
+        x0, y0, x1, y1 = face.box
+        assert -5 <= x0 < x1 <= w + 5 and -5 <= y0 < y1 <= h + 5
+        assert np.all((face.landmarks >= [x0, y0]) & (face.landmarks <= [x1, y1]))
+    # Aligned from the stored frame, each face is the upright face aligned from the photo.
+    for a, b in zip(make_jobs(ref, 128), make_jobs(got, 128), strict=True):
+        assert psnr(b.crop, a.crop) > 60  # the same pixels up to float rounding
+
+
+def test_points_go_back_to_the_stored_frame() -> None:
+    stored = np.zeros((30, 50), np.uint8)
+    stored[7, 41] = 1  # the pixel at x 41, y 7 (pixel-centre coordinates)
+    for rotation in (0, 90, 180, 270):
+        shown = upright(stored, rotation)
+        y, x = np.argwhere(shown)[0]
+        back = points_to_stored(np.array([[x, y]]), rotation, (50, 30))
+        np.testing.assert_allclose(back, [[41, 7]])
+    with pytest.raises(UsageError):
+        DetectStage(DetectConfig(), detector=object(), rotation=45)
