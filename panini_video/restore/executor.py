@@ -114,6 +114,15 @@ class Download:
     pinned: Tensor | None = None
     event: Any = None
     pool: _PinnedPool | None = None
+    flags_host: Tensor | None = None  # per-face flags copied back with the frame (host tensor)
+
+    def flags(self) -> list[bool]:
+        """The per-face flags sent with the frame (after ``result()`` on CUDA)."""
+        if self.flags_host is None:
+            return []
+        if self.event is not None:
+            self.event.synchronize()
+        return [bool(f) for f in self.flags_host.tolist()]
 
     def ready(self) -> bool:
         return self.image is not None or self.event is None or bool(self.event.query())
@@ -189,23 +198,32 @@ class DeviceExecutor:
         dev.record_stream(self.compute)  # allocated on h2d, used on compute
         return dev.permute(2, 0, 1)
 
-    def download(self, image: Tensor) -> Download:
-        """Start copying a (3, H, W) uint8 frame back; the copy overlaps later batches on CUDA."""
+    def download(self, image: Tensor, flags: Tensor | None = None) -> Download:
+        """Start copying a (3, H, W) uint8 frame back; the copy overlaps later batches on CUDA.
+
+        flags: a small (N,) bool tensor (the faces' finite flags) that travels with the frame, so
+        reading it later never waits on the compute stream (which by then runs later batches).
+        """
         hwc = image.permute(1, 2, 0)
         if not self.cuda:
-            return Download(image=hwc.contiguous().numpy())
+            return Download(image=hwc.contiguous().numpy(), flags_host=None if flags is None else flags.cpu())
         with torch.cuda.stream(self.compute):
             hwc = hwc.contiguous()
+            flags_dev = None if flags is None else flags.to(torch.uint8).contiguous()
             ready = torch.cuda.Event()
             ready.record(self.compute)
         pinned = self._download_pool.get(tuple(hwc.shape))
+        flags_host = None if flags_dev is None else torch.empty(flags_dev.shape, dtype=torch.uint8, pin_memory=True)
         with torch.cuda.stream(self.d2h):
             self.d2h.wait_event(ready)
             hwc.record_stream(self.d2h)
             pinned.copy_(hwc, non_blocking=True)
+            if flags_dev is not None and flags_host is not None:
+                flags_dev.record_stream(self.d2h)
+                flags_host.copy_(flags_dev, non_blocking=True)
             done = torch.cuda.Event()
             done.record(self.d2h)
-        return Download(pinned=pinned, event=done, pool=self._download_pool)
+        return Download(pinned=pinned, event=done, pool=self._download_pool, flags_host=flags_host)
 
     # Faces ---------------------------------------------------------------------------------------
 

@@ -213,10 +213,12 @@ class RestoreStage(Stage):
             self.config.upscale,
             self.blend,
         )
-        entry.download = self.executor.download(composed)
+        with self.executor.on_compute():
+            flags = torch.stack([j.finite for j in jobs]) if jobs else None  # type: ignore[misc]
+        entry.download = self.executor.download(composed, flags)
         entry.image = None
-        for job in jobs:  # the device memory can go; only the flags are read later
-            job.crop = job.restored = None  # type: ignore[assignment]
+        for job in jobs:  # the device memory can go; the flags come back with the frame
+            job.crop = job.restored = job.finite = None  # type: ignore[assignment]
 
     def _is_done(self, entry: _Entry) -> bool:
         return entry.download is not None and entry.download.ready()
@@ -236,10 +238,7 @@ class RestoreStage(Stage):
         assert entry.download is not None
         image = entry.download.result()
         item = entry.item
-        flags = [True] * len(entry.jobs)
-        if entry.jobs:
-            with self.executor.on_compute():
-                flags = [bool(f) for f in torch.stack([j.finite for j in entry.jobs]).cpu().tolist()]  # type: ignore[misc]
+        flags = entry.download.flags() if entry.jobs else []  # no wait on the compute stream
         up = self.config.upscale
         jobs = [
             FaceJob(item.index, _scaled_face(j.face, up), _scaled_affine(j.affine, up), None, failed=not ok)
