@@ -23,7 +23,7 @@ from panini_video.faces.scenecut import SceneCutDetector
 from panini_video.faces.select import select_faces
 from panini_video.faces.smoothing import LandmarkSmoother
 from panini_video.faces.tracker import FaceTracker
-from panini_video.records import FaceJob, FrameItem
+from panini_video.records import Face, FaceJob, FrameItem
 from panini_video.runtime.stage import Stage
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,28 @@ def points_to_stored(points: np.ndarray, rotation: int, stored_size: tuple[int, 
         x, y = pts[..., 0].copy(), pts[..., 1].copy()
         pts[..., 0], pts[..., 1] = width - 1 - y, x
     return pts
+
+
+def points_to_upright(points: np.ndarray, rotation: int, stored_size: tuple[int, int]) -> np.ndarray:
+    """(..., 2) x, y in the stored frame (width, height) -> the same points in the upright frame."""
+    k = (rotation // 90) % 4
+    w, h = stored_size
+    pts = np.asarray(points, np.float32).copy()
+    for i in range(k):
+        width = w if i % 2 == 0 else h
+        x, y = pts[..., 0].copy(), pts[..., 1].copy()
+        pts[..., 0], pts[..., 1] = y, width - 1 - x
+    return pts
+
+
+def face_to_upright(face: Face, rotation: int, stored_size: tuple[int, int]) -> Face:
+    """``face`` in the upright frame's pixels (its box the bounds of the turned box)."""
+    if (rotation // 90) % 4 == 0:
+        return face
+    x0, y0, x1, y1 = (float(v) for v in face.box)
+    c = points_to_upright(np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]), rotation, stored_size)
+    box = np.concatenate([c.min(axis=0), c.max(axis=0)]).astype(np.float32)
+    return dataclasses.replace(face, box=box, landmarks=points_to_upright(face.landmarks, rotation, stored_size))
 
 
 def detection_to_stored(det: Any, rotation: int, stored_size: tuple[int, int]) -> Any:
@@ -207,12 +229,23 @@ class TrackStage(Stage):
 
 
 class AnnotateStage(Stage):
-    """Draws each face's box, track id and landmarks onto the frame (preview mode)."""
+    """Draws each face's box, track id and landmarks onto the frame (preview mode).
+
+    rotation: the video's display rotation; the drawing is made on the upright frame and turned
+    back, so labels read upright when the video is shown.
+    """
 
     name = "annotate"
 
+    def __init__(self, rotation: int = 0) -> None:
+        self.rotation = rotation % 360
+
     def process(self, item: FrameItem) -> Iterable[FrameItem]:
-        image = draw_faces(item.frame.image, item.faces)
+        stored = item.frame.image
+        size = (stored.shape[1], stored.shape[0])
+        faces = [face_to_upright(f, self.rotation, size) for f in item.faces]
+        drawn = draw_faces(upright(stored, self.rotation), faces)
+        image = drawn if self.rotation == 0 else np.ascontiguousarray(np.rot90(drawn, -(self.rotation // 90)))
         return (dataclasses.replace(item, frame=dataclasses.replace(item.frame, image=image)),)
 
 

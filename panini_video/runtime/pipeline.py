@@ -90,7 +90,7 @@ def build_stages(config: RunConfig, info: VideoInfo, *, model: Any = None, detec
         TrackStage(config.track, config.smooth, config.select, config.detect.detect_every),
     ]
     if config.annotate:
-        stages.append(AnnotateStage())
+        stages.append(AnnotateStage(rotation=info.rotation))
     else:
         from panini_video.restore.stage import RestoreStage
 

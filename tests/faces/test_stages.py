@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -21,6 +22,7 @@ from panini_video.faces.stages import (
     TrackStage,
     make_jobs,
     points_to_stored,
+    points_to_upright,
     upright,
 )
 from panini_video.records import Frame, FrameItem
@@ -184,5 +186,23 @@ def test_points_go_back_to_the_stored_frame() -> None:
         y, x = np.argwhere(shown)[0]
         back = points_to_stored(np.array([[x, y]]), rotation, (50, 30))
         np.testing.assert_allclose(back, [[41, 7]])
+        np.testing.assert_allclose(points_to_upright(np.array([[41, 7]]), rotation, (50, 30)), [[x, y]])
     with pytest.raises(UsageError):
         DetectStage(DetectConfig(), detector=object(), rotation=45)
+
+
+def test_annotate_on_a_rotated_video_draws_upright_around_the_face() -> None:
+    detected = run_stage(DetectStage(DetectConfig(), detector=MovingFaceDetector()), items(1))
+    (plain,) = AnnotateStage().process(detected[0])
+    (face,) = detected[0].faces
+    # The frame stored sideways (shown turned 90 degrees back), its face in the stored pixels.
+    stored = np.ascontiguousarray(np.rot90(detected[0].frame.image, -1))
+    x0, y0, x1, y1 = face.box
+    corners = points_to_stored(np.array([[x0, y0], [x1, y1]]), 90, (360, 640))
+    box = np.concatenate([corners.min(axis=0), corners.max(axis=0)]).astype(np.float32)
+    sideways = dataclasses.replace(face, box=box, landmarks=points_to_stored(face.landmarks, 90, (360, 640)))
+    item = FrameItem(Frame(0, 0, Fraction(1, 30000), stored), faces=(sideways,))
+    (rotated,) = AnnotateStage(rotation=90).process(item)
+    assert rotated.frame.image.shape == stored.shape
+    # Shown upright, it is the drawing made on the upright frame (labels read upright).
+    assert np.array_equal(upright(rotated.frame.image, 90), plain.frame.image)
