@@ -15,8 +15,11 @@ import pytest
 import torch
 
 from panini_video.cli import main
+from panini_video.config import DetectConfig
 from panini_video.errors import UsageError, WeightsNotFoundError
 from panini_video.faces.blend import paste_region
+from panini_video.faces.retinaface import load_detector
+from panini_video.faces.stages import points_to_stored, upright
 from panini_video.models import VARIANTS, PaniniNet, save_model
 from tests.cli.test_run import decode, leftovers
 from tests.restore.helpers import detect_and_track
@@ -118,6 +121,41 @@ def test_upscale_enlarges_the_whole_frame(testdata: Path, tiny_file: Path, out_d
     assert decode(out)["times"] == decode(src)["times"]
     restore = json.loads(stats.read_text())["stage_stats"]["restore"]
     assert restore["faces"] == 15 and restore["dre_mode"] == "frame"
+
+
+def test_a_phone_video_stored_sideways_gets_its_faces_restored(
+    testdata: Path, tiny_file: Path, out_dir: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "sideways.mp4"  # 15 frames of a real face, stored turned, shown upright
+    with av.open(str(testdata / "videos/lowq_real_388x512_noaudio.mp4")) as c, av.open(str(src), "w") as o:
+        s = o.add_stream("libx264", rate=20)
+        s.width, s.height, s.pix_fmt = 512, 388, "yuv420p"
+        s.set_display_rotation(270)  # shown turned 90 degrees clockwise, as phones store portrait video
+        for i, frame in enumerate(c.decode(video=0)):
+            if i == 15:
+                break
+            sideways = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), 1))
+            o.mux(s.encode(av.VideoFrame.from_ndarray(sideways, format="rgb24").reformat(format="yuv420p")))
+        o.mux(s.encode())
+    out, stats = out_dir / "restored.mp4", tmp_path / "stats.json"
+    args = [str(src), str(out), "-q", "--model", str(tiny_file), "--detector-weights", str(testdata / DETECTOR)]
+    assert main([*args, "--preset", "ultrafast", "--stats-json", str(stats)]) == 0
+    report = json.loads(stats.read_text())
+    assert report["stage_stats"]["track"]["faces"] == 15 and report["stage_stats"]["restore"]["faces"] == 15
+    with av.open(str(out)) as c:
+        frame = next(c.decode(video=0))
+        assert (frame.width, frame.height) == (512, 388) and round(frame.rotation) % 360 == 270
+    # The landmarks are those found on the upright frames, in the stored frame's pixels.
+    faces_json = tmp_path / "faces.json"
+    args = ["faces", str(src), "--json", str(faces_json), "--smooth", "0", "-q"]
+    assert main([*args, "--detector-weights", str(testdata / DETECTOR)]) == 0
+    found = json.loads(faces_json.read_text())[str(src)]["frames"]
+    detector = load_detector(DetectConfig(weights=str(testdata / DETECTOR)))
+    with av.open(str(src)) as c:
+        for frame, record in zip(c.decode(video=0), found, strict=True):
+            (upright_faces,) = detector.detect([upright(frame.to_ndarray(format="rgb24"), 270)])
+            want = points_to_stored(upright_faces.landmarks[0], 270, (512, 388))
+            assert np.abs(np.array(record["faces"][0]["landmarks"]) - want).max() < 0.02
 
 
 def test_missing_weights_say_how_to_get_them(testdata: Path, out_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
