@@ -122,19 +122,12 @@ def run(args: argparse.Namespace) -> int:
 
 def config_from(args: argparse.Namespace) -> RunConfig:
     """The preset with the flags over it, as ``panini-video IN OUT`` resolves them."""
-    from panini_video.cli.run import face_overrides
+    from panini_video.cli.run import face_overrides, restore_overrides
     from panini_video.config import load_config
 
     overrides: dict[str, Any] = {
         **face_overrides(args),
-        "restore": {
-            "model": args.model,
-            "device": args.device,
-            "precision": args.precision,
-            "batch_size": args.batch_size,
-            "dre_mode": args.dre_mode,
-            "upscale": args.upscale,
-        },
+        "restore": restore_overrides(args),
         "runtime": {"queue_size": args.queue_size},
     }
     return load_config(args.pipeline, overrides)

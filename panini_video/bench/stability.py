@@ -47,6 +47,7 @@ from panini_video.bench.pipeline import add_model_arguments, aligned, bench_mode
 from panini_video.config import RestoreConfig, RunConfig
 from panini_video.errors import UsageError
 from panini_video.records import FrameItem
+from panini_video.runtime.stage import drive
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +118,7 @@ def detect_items(path: str | Path, config: RunConfig, frames: int, detector: Any
     with VideoReader(path) as reader:
         items: list[FrameItem] = [FrameItem(f) for f in itertools.islice(reader, frames)]
     for stage in stages:
-        out: list[FrameItem] = []
-        stage.start()
-        for item in items:
-            out.extend(stage.process(item))
-        out.extend(stage.flush())
-        stage.close()
-        items = out
+        items = drive(stage, items)
     return items
 
 
@@ -219,12 +214,7 @@ def restore_frames(items: Sequence[FrameItem], config: RunConfig, model: Any) ->
     from panini_video.restore.stage import RestoreStage
 
     stage = RestoreStage(config.restore, config.blend, model=model)
-    out: list[FrameItem] = []
-    stage.start()
-    for item in items:
-        out.extend(stage.process(item))
-    out.extend(stage.flush())
-    stage.close()
+    out: list[FrameItem] = drive(stage, items)
     if [o.frame.index for o in out] != [i.frame.index for i in items]:
         raise RuntimeError("the restore stage did not return every frame once, in order")
     return [o.frame.image for o in out], stage.stats()

@@ -134,18 +134,18 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any] | Any]:
         "io": {"codec": args.codec, "crf": args.crf, "preset": args.preset, "pix_fmt": args.pix_fmt},
         **face_overrides(args),
         "blend": {"color_match": args.color_match},
-        "restore": {
-            "model": args.model,
-            "device": args.device,
-            "precision": args.precision,
-            "batch_size": args.batch_size,
-            "dre_mode": args.dre_mode,
-            "dre_ema": args.dre_ema,
-            "upscale": args.upscale,
-        },
+        "restore": restore_overrides(args),
         "runtime": {"queue_size": args.queue_size, "backpressure": args.backpressure},
         "annotate": args.annotate,
     }
+
+
+RESTORE_FLAGS = ("model", "device", "precision", "batch_size", "dre_mode", "dre_ema", "upscale")
+
+
+def restore_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The restoration flags as ``{key: value}`` (a parser without some of them leaves those as None)."""
+    return {name: getattr(args, name, None) for name in RESTORE_FLAGS}
 
 
 @contextmanager

@@ -32,3 +32,19 @@ class Stage:
     def stats(self) -> dict[str, Any]:
         """The stage's own figures for ``--stats-json`` (none by default)."""
         return {}
+
+
+def drive(stage: Stage, items: Iterable[Any]) -> list[Any]:
+    """Every item through ``stage`` in this thread, as the graph would (start, process, flush, close).
+
+    For code that needs one stage's output as a whole (benches, tools, tests), not for streaming.
+    """
+    out: list[Any] = []
+    stage.start()
+    try:
+        for item in items:
+            out.extend(stage.process(item))
+        out.extend(stage.flush())
+    finally:
+        stage.close()
+    return out

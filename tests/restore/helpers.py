@@ -10,7 +10,7 @@ from panini_video.config import RunConfig
 from panini_video.faces.stages import DetectStage, TrackStage
 from panini_video.io import VideoReader
 from panini_video.records import FrameItem
-from panini_video.runtime.stage import Stage
+from panini_video.runtime.stage import Stage, drive
 
 
 def detect_and_track(path: Path, frames: int) -> list[FrameItem]:
@@ -33,10 +33,4 @@ def detect_and_track(path: Path, frames: int) -> list[FrameItem]:
 
 def run_stage(stage: Stage, items: Iterable[FrameItem]) -> list[FrameItem]:
     """Every item through ``stage`` as the graph would drive it, flush included."""
-    out: list[FrameItem] = []
-    stage.start()
-    for item in items:
-        out.extend(stage.process(item))
-    out.extend(stage.flush())
-    stage.close()
-    return out
+    return drive(stage, items)
