@@ -7,6 +7,7 @@ Thin: each stage holds its state and calls the module that does the work. Items 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -55,55 +56,52 @@ def upright(image: np.ndarray, rotation: int) -> np.ndarray:
     return image if k == 0 else np.ascontiguousarray(np.rot90(image, k))
 
 
-def points_to_stored(points: np.ndarray, rotation: int, stored_size: tuple[int, int]) -> np.ndarray:
-    """(..., 2) x, y in the upright frame -> the same points in the stored frame (width, height).
+def points_to_upright(points: np.ndarray, rotation: int, stored_size: tuple[int, int]) -> np.ndarray:
+    """(..., 2) x, y in the stored frame (width, height) -> the same points in the upright frame.
 
     Pixel-centre coordinates, as everywhere in the face modules (pixel i's centre is at i): one
-    counterclockwise quarter turn maps a stored point (x, y) of a frame W wide to
-    (y, W - 1 - x), so undoing it gives x = W - 1 - y', y = x'.
+    counterclockwise quarter turn maps a point (x, y) of a frame W wide to (y, W - 1 - x).
     """
-    k = (rotation // 90) % 4
-    w, h = stored_size
-    sizes = [(w, h) if i % 2 == 0 else (h, w) for i in range(k)]  # stored width before each turn
-    pts = np.asarray(points, np.float32).copy()
-    for width, _ in reversed(sizes):
-        x, y = pts[..., 0].copy(), pts[..., 1].copy()
-        pts[..., 0], pts[..., 1] = width - 1 - y, x
-    return pts
-
-
-def points_to_upright(points: np.ndarray, rotation: int, stored_size: tuple[int, int]) -> np.ndarray:
-    """(..., 2) x, y in the stored frame (width, height) -> the same points in the upright frame."""
-    k = (rotation // 90) % 4
     w, h = stored_size
     pts = np.asarray(points, np.float32).copy()
-    for i in range(k):
+    for i in range((rotation // 90) % 4):
         width = w if i % 2 == 0 else h
         x, y = pts[..., 0].copy(), pts[..., 1].copy()
         pts[..., 0], pts[..., 1] = y, width - 1 - x
     return pts
 
 
+def points_to_stored(points: np.ndarray, rotation: int, stored_size: tuple[int, int]) -> np.ndarray:
+    """(..., 2) x, y in the upright frame -> the same points in the stored frame (width, height).
+
+    The remaining quarter turns of the upright frame bring it back to the stored one.
+    """
+    w, h = stored_size
+    shown = (w, h) if (rotation // 90) % 2 == 0 else (h, w)
+    return points_to_upright(points, -rotation, shown)
+
+
+def _turned_boxes(boxes: np.ndarray, turn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """(N, 4) boxes -> the bounds of their corners after ``turn`` (a quarter-turn point map)."""
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    corners = turn(np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [0, 3]], b[:, [2, 3]]], axis=1))
+    return np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1).astype(np.float32)
+
+
 def face_to_upright(face: Face, rotation: int, stored_size: tuple[int, int]) -> Face:
-    """``face`` in the upright frame's pixels (its box the bounds of the turned box)."""
+    """``face`` in the upright frame's pixels."""
     if (rotation // 90) % 4 == 0:
         return face
-    x0, y0, x1, y1 = (float(v) for v in face.box)
-    c = points_to_upright(np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]), rotation, stored_size)
-    box = np.concatenate([c.min(axis=0), c.max(axis=0)]).astype(np.float32)
-    return dataclasses.replace(face, box=box, landmarks=points_to_upright(face.landmarks, rotation, stored_size))
+    turn = functools.partial(points_to_upright, rotation=rotation, stored_size=stored_size)
+    return dataclasses.replace(face, box=_turned_boxes(face.box, turn)[0], landmarks=turn(face.landmarks))
 
 
 def detection_to_stored(det: Any, rotation: int, stored_size: tuple[int, int]) -> Any:
     """A ``Detection`` made on the upright frame, in the stored frame's pixels."""
     if (rotation // 90) % 4 == 0 or len(det) == 0:
         return det
-    b = det.boxes
-    corners = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [0, 3]], b[:, [2, 3]]], axis=1)
-    c = points_to_stored(corners, rotation, stored_size)
-    boxes = np.concatenate([c.min(axis=1), c.max(axis=1)], axis=1).astype(np.float32)
-    landmarks = points_to_stored(det.landmarks, rotation, stored_size)
-    return dataclasses.replace(det, boxes=boxes, landmarks=landmarks)
+    turn = functools.partial(points_to_stored, rotation=rotation, stored_size=stored_size)
+    return dataclasses.replace(det, boxes=_turned_boxes(det.boxes, turn), landmarks=turn(det.landmarks))
 
 
 class DetectStage(Stage):
@@ -116,8 +114,9 @@ class DetectStage(Stage):
     detector: anything with ``detect(frames) -> [Detection]``; None loads RetinaFace from
     ``config`` in ``start`` (in the stage's own thread). rotation: the video's display rotation
     (``VideoInfo.rotation``, counterclockwise degrees): frames are detected as they are shown
-    (a phone's portrait video is stored sideways, where the detector would miss most faces),
-    and the faces come back in the stored frame's pixels, where everything after works.
+    (a phone's portrait video is stored sideways, where the detector sees faces turned and
+    labels their landmarks for that view), and the faces come back in the stored frame's
+    pixels, where everything after works.
     """
 
     name = "detect"
