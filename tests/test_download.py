@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakehttp import FakeServer, Request, Route, serve
 
 from panini_video import download as dl
 from panini_video.errors import DownloadError, WeightsError
+from tests.fakehttp import FakeServer, Request, Route, serve
 
 BODY = os.urandom(300_000)
 SHA = hashlib.sha256(BODY).hexdigest()

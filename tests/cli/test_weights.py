@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from fakehttp import FakeServer, Route, serve
-from official_checkpoint import generator_tensors, mmcv_checkpoint
 
 from panini_video import cache
 from panini_video.cli import main
 from panini_video.cli.weights import _progress
 from panini_video.models import fetch
 from panini_video.models.serialize import read_state_dict
+from tests.fakehttp import FakeServer, Route, serve
+from tests.official_checkpoint import generator_tensors, mmcv_checkpoint
 
 
 @pytest.fixture

@@ -6,10 +6,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from iomedia import make_audio_only, make_clip
 
-# irregular gaps (1/15360 s units): 1 ms to 0.2 s, including neighbours one tick apart
-VFR_PTS = (0, 512, 1536, 1700, 3000, 3100, 6172, 6173, 7000, 10000, 10512, 13000)
+from tests.io.iomedia import VFR_PTS, make_audio_only, make_clip
 
 
 @pytest.fixture(scope="session")

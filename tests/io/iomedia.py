@@ -9,6 +9,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+# irregular gaps (1/15360 s units): 1 ms to 0.2 s, including neighbours one tick apart
+VFR_PTS = (0, 512, 1536, 1700, 3000, 3100, 6172, 6173, 7000, 10000, 10512, 13000)
+
 
 def pattern(index: int, width: int, height: int) -> np.ndarray:
     """A frame whose content changes with ``index``: a gradient plus a moving bar."""

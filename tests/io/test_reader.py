@@ -9,12 +9,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import VFR_PTS
-from iomedia import video_times
 
 from panini_video.errors import CorruptInputError, NoVideoStreamError
 from panini_video.io import VideoReader
 from panini_video.records import Frame
+from tests.io.iomedia import VFR_PTS, video_times
 
 
 def test_reader_matches_plain_pyav_decode(clips: dict[str, Path]) -> None:

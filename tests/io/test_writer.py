@@ -9,13 +9,12 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import VFR_PTS
-from iomedia import audio_packets, stream_duration, video_times
 
 from panini_video.config import IOConfig
 from panini_video.errors import InputError, OutputError
 from panini_video.io import VideoReader, VideoWriter, probe
 from panini_video.records import Frame
+from tests.io.iomedia import VFR_PTS, audio_packets, stream_duration, video_times
 
 FAST = IOConfig(preset="ultrafast")
 

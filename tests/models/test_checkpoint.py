@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from official_checkpoint import generator_tensors, mmcv_checkpoint
 
 from panini_video.cache import model_path
 from panini_video.errors import CheckpointMismatchError, WeightsError, WeightsNotFoundError
@@ -19,6 +18,7 @@ from panini_video.models.checkpoint import detect_variant, generator_state, impo
 from panini_video.models.config import VARIANTS
 from panini_video.models.keys import expected_keys
 from panini_video.models.serialize import read_state_dict
+from tests.official_checkpoint import generator_tensors, mmcv_checkpoint
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from fakehttp import FakeServer, Route, serve
-from official_checkpoint import generator_tensors, mmcv_checkpoint
 
 from panini_video import cache
 from panini_video.download import DRIVE_URL_ENV
@@ -18,6 +16,8 @@ from panini_video.errors import DownloadError, UsageError
 from panini_video.models import fetch
 from panini_video.models.config import VARIANTS
 from panini_video.models.serialize import read_state_dict
+from tests.fakehttp import FakeServer, Route, serve
+from tests.official_checkpoint import generator_tensors, mmcv_checkpoint
 
 
 @pytest.fixture
