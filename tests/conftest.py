@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,11 +21,13 @@ def testdata() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets an empty cache directory, never the user's."""
+def _cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets an empty cache directory, never the user's; deleted after the test, since
+    a fetched full-size model is hundreds of MB (a failed test's tmp_path is still kept)."""
     home = tmp_path_factory.mktemp("panini_home")
     monkeypatch.setenv("PANINI_VIDEO_HOME", str(home))
-    return home
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
