@@ -8,6 +8,7 @@ Subcommands live one per module (``faces``, ``weights``, ``bench``); each module
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import logging
 import sys
 from collections.abc import Sequence
@@ -26,6 +27,20 @@ USAGE = """usage: panini-video IN OUT [options]        restore the faces of a vi
        panini-video weights fetch|import|list    manage model and detector weights
        panini-video bench model|io|faces|pipeline|stability ...
 Run 'panini-video --help' or 'panini-video COMMAND --help' for the options."""
+# Appended to the main command's --help: argparse there knows only ``IN OUT``.
+COMMANDS_HELP = """commands:
+  faces IN...        what the pipeline sees: the faces found and tracked in photos and videos
+  weights ACTION     fetch, import and list the Panini-Net and RetinaFace weights
+  bench NAME         benchmarks: model, io, faces, pipeline, stability
+Run 'panini-video COMMAND --help' for a command's options."""
+
+
+def version() -> str:
+    """The installed distribution's version (from its metadata, not a copy in the code)."""
+    try:
+        return importlib.metadata.version("panini-video")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return "0+unknown"
 
 
 def setup_logging(verbosity: int) -> None:
@@ -36,7 +51,17 @@ def setup_logging(verbosity: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in SUBCOMMANDS:
+    if not args:
+        print(USAGE, file=sys.stderr)
+        return 2
+    if args[0] in ("-V", "--version"):
+        print(f"panini-video {version()}")
+        return 0
+    if args[0] in ("-h", "--help"):
+        parser = importlib.import_module("panini_video.cli.run").build_parser("panini-video")
+        print(parser.format_help().rstrip("\n") + "\n\n" + COMMANDS_HELP)
+        return 0
+    if args[0] in SUBCOMMANDS:
         module = importlib.import_module(SUBCOMMANDS[args[0]])
         parser = module.build_parser(f"panini-video {args[0]}")
         rest = args[1:]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
+DESCRIPTION = "The benchmarks, one module each in panini_video.bench; each prints a table (--json PATH: also JSON)."
 BENCHES = {
     "model": ("panini_video.bench.model", "Panini-Net throughput, memory and precision error"),
     "io": ("panini_video.bench.io", "decode+encode through the graph against a plain PyAV loop"),
@@ -20,7 +21,7 @@ BENCHES = {
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="count", default=0)
     parser.add_argument("-q", "--quiet", action="store_true")
     sub = parser.add_subparsers(dest="bench", required=True, metavar="NAME")
