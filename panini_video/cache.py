@@ -1,8 +1,13 @@
-"""Where weights live: ``$PANINI_VIDEO_HOME``, else the platform's user cache directory."""
+"""Where weights live: ``$PANINI_VIDEO_HOME``, else the platform's user cache directory.
+
+One file also ships inside the package: the default detector's weights (RetinaFace
+MobileNet-0.25, 1.7 MB), so a first run finds faces with an empty cache and no network.
+"""
 
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 import platformdirs
@@ -28,3 +33,14 @@ DETECTOR_FILES = {
 def detector_path(detector: str) -> Path:
     """The RetinaFace weight file of a backbone (``mobilenet`` or ``resnet50``), as facexlib names it."""
     return cache_dir() / "detectors" / DETECTOR_FILES[detector]
+
+
+SHIPPED_DETECTORS = ("mobilenet",)  # the 105 MB ResNet-50 file stays a download
+
+
+def shipped_detector_path(detector: str) -> Path | None:
+    """The RetinaFace weight file the package carries for ``detector``; None when it carries none."""
+    if detector not in SHIPPED_DETECTORS:
+        return None
+    path = Path(str(resources.files("panini_video") / "weights" / DETECTOR_FILES[detector]))
+    return path if path.is_file() else None

@@ -10,7 +10,10 @@ hence ``map_location``.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -26,20 +29,26 @@ _MARKERS = {"mobilenet": "body.stage1.", "resnet50": "body.layer1."}  # keys tha
 
 
 def resolve_weights(config: DetectConfig) -> Path:
-    """The weight file of ``config``: ``config.weights``, else the cache; refused if absent."""
+    """The weight file of ``config``: ``config.weights``, else the cache, else the file the package ships.
+
+    Only the MobileNet weights ship with the package; ResNet-50 needs ``weights fetch``.
+    """
     if config.weights is not None:
         path = Path(config.weights).expanduser()
         if not path.is_file():
             raise WeightsNotFoundError(f"detector weights not found: {path} (from --detector-weights)")
         return path
     path = cache.detector_path(config.detector)
-    if not path.is_file():
-        raise WeightsNotFoundError(
-            f"RetinaFace {config.detector} weights not found at {path}; "
-            f"run `panini-video weights fetch {FETCH_NAMES[config.detector]}` "
-            "or pass --detector-weights PATH"
-        )
-    return path
+    if path.is_file():
+        return path
+    shipped = cache.shipped_detector_path(config.detector)
+    if shipped is not None:
+        return shipped
+    raise WeightsNotFoundError(
+        f"RetinaFace {config.detector} weights not found at {path}; "
+        f"run `panini-video weights fetch {FETCH_NAMES[config.detector]}` "
+        "or pass --detector-weights PATH"
+    )
 
 
 def read_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
@@ -53,13 +62,21 @@ def read_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
         raise WeightsError(f"cannot read detector weights {path}: {exc}") from exc
     except Exception as exc:  # torch's unpickler fails on junk with many types (IndexError, UnpicklingError...)
         raise WeightsError(f"{path} is not a readable torch weight file: {exc!r}") from exc
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]  # a training checkpoint wrapping the weights
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+    state = tensors_of(obj)
+    if state is None:
         raise WeightsError(f"{path} does not hold a state_dict of tensors (got {type(obj).__name__})")
-    if obj and all(k.startswith("module.") for k in obj):
-        obj = {k.removeprefix("module."): v for k, v in obj.items()}
-    return obj
+    return state
+
+
+def tensors_of(content: Any) -> dict[str, torch.Tensor] | None:
+    """The state_dict in unpickled ``content`` (``state_dict`` wrapper and ``module.`` prefix removed); None if none."""
+    if isinstance(content, dict) and "state_dict" in content and isinstance(content["state_dict"], dict):
+        content = content["state_dict"]  # a training checkpoint wrapping the weights
+    if not isinstance(content, dict) or not all(isinstance(v, torch.Tensor) for v in content.values()):
+        return None
+    if content and all(isinstance(k, str) and k.startswith("module.") for k in content):
+        return {k.removeprefix("module."): v for k, v in content.items()}
+    return dict(content)
 
 
 def guess_backbone(state: dict[str, torch.Tensor]) -> Backbone | None:
@@ -101,3 +118,39 @@ def load_net(path: Path | str, backbone: Backbone) -> RetinaFaceNet:
     net.load_state_dict(state, strict=True)
     log.debug("loaded RetinaFace-%s weights from %s (%d tensors)", backbone, path, len(state))
     return net.eval()
+
+
+def import_detector(
+    path: Path | str, state: dict[str, torch.Tensor], backbone: Backbone, dest: Path | str | None = None
+) -> Path:
+    """Copy the RetinaFace file ``path`` (its ``state`` checked against ``backbone``) to where the detector looks.
+
+    Args:
+        dest: default ``cache.detector_path(backbone)``.
+    """
+    check_state_dict(RetinaFaceNet(backbone), state, str(path))
+    out = _copy_file(Path(path), Path(dest) if dest is not None else cache.detector_path(backbone))
+    log.info("imported RetinaFace-%s weights %s -> %s", backbone, path, out)
+    return out
+
+
+def _copy_file(source: Path, dest: Path) -> Path:
+    """Copy through a temporary file in ``dest``'s folder, renamed once its bytes equal the source's."""
+    from panini_video.download import file_sha256
+
+    tmp: str | None = None
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as f:
+            while chunk := f.read(1 << 20):
+                out.write(chunk)
+        if file_sha256(tmp) != file_sha256(source):
+            raise WeightsError(f"the copy of {source} differs from it; nothing was written to {dest}")
+        os.replace(tmp, dest)
+    except OSError as exc:
+        raise WeightsError(f"cannot copy {source} to {dest}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)  # gone already when the rename happened
+    return dest

@@ -5,16 +5,20 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
+import panini_video
 from panini_video import cache
 from panini_video.config import DetectConfig
+from panini_video.download import file_sha256
 from panini_video.errors import CheckpointMismatchError, WeightsError, WeightsNotFoundError
 from panini_video.faces.retinaface import load_detector
 from panini_video.faces.retinaface_net import RetinaFaceNet
 from panini_video.faces.retinaface_weights import load_net, read_state_dict, resolve_weights
+from panini_video.models import fetch
 
 FIXTURES = Path(__file__).parent / "fixtures"
 WEIGHTS = "weights/retinaface_mobilenet0.25_Final.pth"
@@ -120,14 +124,39 @@ def test_resnet50_random_weights_round_trip(tmp_path: Path) -> None:
     assert len(detector.detect([frame])) == 1
 
 
-def test_absent_weights_say_how_to_get_them() -> None:
+def test_the_package_ships_the_release_mobilenet_file(testdata: Path) -> None:
+    shipped = cache.shipped_detector_path("mobilenet")
+    assert shipped is not None and shipped.parent == Path(panini_video.__file__).parent / "weights"
+    release = fetch.DETECTORS["retinaface-mobilenet"]
+    assert shipped.stat().st_size == release.size and file_sha256(shipped) == release.sha256
+    assert shipped.read_bytes() == (testdata / WEIGHTS).read_bytes()
+    assert cache.shipped_detector_path("resnet50") is None  # 105 MB: a download
+
+
+def test_an_empty_cache_finds_faces_with_the_shipped_file(testdata: Path) -> None:
+    assert not cache.detector_path("mobilenet").exists()
+    assert resolve_weights(DetectConfig()) == cache.shipped_detector_path("mobilenet")
+    image = cv2.cvtColor(cv2.imread(str(testdata / "photos" / "two_people.jpg")), cv2.COLOR_BGR2RGB)
+    (found,) = load_detector(DetectConfig()).detect([image])
+    assert len(found.scores) == 2 and found.scores.min() > 0.99  # MANIFEST: 2 faces, 0.999 and 0.998
+
+
+def test_an_explicit_path_comes_before_the_cache_and_the_cache_before_the_shipped_file(tmp_path: Path) -> None:
+    cached = cache.detector_path("mobilenet")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"x")
+    mine = tmp_path / "mine.pth"
+    mine.write_bytes(b"y")
+    assert resolve_weights(DetectConfig()) == cached
+    assert resolve_weights(DetectConfig(weights=str(mine))) == mine
+
+
+def test_absent_resnet50_weights_say_how_to_get_them() -> None:
     with pytest.raises(WeightsNotFoundError) as info:
-        load_detector(DetectConfig())
+        load_detector(DetectConfig(detector="resnet50"))
     message = str(info.value)
-    assert "panini-video weights fetch retinaface-mobilenet" in message and "--detector-weights PATH" in message
-    assert str(cache.detector_path("mobilenet")) in message
-    with pytest.raises(WeightsNotFoundError, match="retinaface-resnet50"):
-        resolve_weights(DetectConfig(detector="resnet50"))
+    assert "panini-video weights fetch retinaface-resnet50" in message and "--detector-weights PATH" in message
+    assert str(cache.detector_path("resnet50")) in message
 
 
 def test_explicit_path_that_does_not_exist(tmp_path: Path) -> None:
