@@ -1,21 +1,26 @@
-"""Fetch weights into the cache: the official Panini-Net checkpoints (Google Drive) and RetinaFace.
+"""Get weights into the cache: the official Panini-Net checkpoints (Google Drive), RetinaFace, tiny.
 
 ``fetch_model`` downloads an official mmcv checkpoint, imports it (generator only, keys checked)
 into ``cache.model_path(variant)`` and deletes the download. ``fetch_detector`` downloads the
 RetinaFace files that facexlib publishes, checked by size and sha256, to
-``cache.detector_path(backbone)``. Both return at once when the file is already there.
+``cache.detector_path(backbone)``. Both return at once when the file is already there, and a
+failed fetch leaves no folder it created empty behind. ``ensure_model`` is what a run calls: the
+cached file, else a download on first use, else an error that says every way to get it.
+``init_model`` writes seeded random ``tiny`` weights (labelled random in the file).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from panini_video import cache
 from panini_video.download import ProgressCallback, download, download_drive
-from panini_video.errors import UsageError
+from panini_video.errors import DownloadError, UsageError, WeightsNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,14 @@ def facexlib_url() -> str:
     return os.environ.get(FACEXLIB_URL_ENV, FACEXLIB_URL).rstrip("/")
 
 
+def manual_hint(variant: str) -> str:
+    """How to get an official checkpoint without this tool's download."""
+    return (
+        f"Download it in a browser from https://drive.google.com/file/d/{MODELS[variant].drive_id}/view and run "
+        f"'panini-video weights import FILE --variant {variant}'."
+    )
+
+
 def fetch_model(
     variant: str, *, force: bool = False, keep_download: bool = False, progress: ProgressCallback | None = None
 ) -> Path:
@@ -83,12 +96,9 @@ def fetch_model(
         return dest
     source = MODELS[variant]
     pth = cache.cache_dir() / "downloads" / source.filename
-    hint = (
-        f"Download it in a browser from https://drive.google.com/file/d/{source.drive_id}/view and run "
-        f"'panini-video weights import FILE --variant {variant}'."
-    )
     if not pth.is_file() or force:
-        download_drive(source.drive_id, pth, progress=progress, hint=hint)
+        with _removing_new_empty_folders(pth.parent, dest.parent):
+            download_drive(source.drive_id, pth, progress=progress, hint=manual_hint(variant))
     out = import_checkpoint(pth, variant)
     if not keep_download:
         pth.unlink(missing_ok=True)
@@ -106,7 +116,8 @@ def fetch_detector(name: str, *, force: bool = False, progress: ProgressCallback
         return dest
     url = f"{facexlib_url()}/{cache.DETECTOR_FILES[spec.backbone]}"
     hint = f"Download {url} by other means and put it at {dest}."
-    return download(url, dest, size=spec.size, sha256=spec.sha256, progress=progress, hint=hint)
+    with _removing_new_empty_folders(dest.parent):
+        return download(url, dest, size=spec.size, sha256=spec.sha256, progress=progress, hint=hint)
 
 
 def fetch(name: str, *, force: bool = False, progress: ProgressCallback | None = None) -> Path:
@@ -114,3 +125,97 @@ def fetch(name: str, *, force: bool = False, progress: ProgressCallback | None =
     if name in MODELS:
         return fetch_model(name, force=force, progress=progress)
     return fetch_detector(name, force=force, progress=progress)
+
+
+@contextlib.contextmanager
+def _removing_new_empty_folders(*folders: Path) -> Iterator[None]:
+    """On failure, remove the folders (and their parents) that did not exist before and are empty."""
+    created: list[Path] = []
+    for folder in folders:
+        for path in (folder, *folder.parents):
+            if path.exists():
+                break
+            created.append(path)
+    try:
+        yield
+    except BaseException:
+        for path in sorted(set(created), key=lambda p: len(p.parts), reverse=True):  # deepest first
+            with contextlib.suppress(OSError):  # not empty (a resumable .part) or already gone
+                path.rmdir()
+        raise
+
+
+# What a run calls ---------------------------------------------------------------------------------
+
+ANNOTATE_HINT = "`panini-video IN OUT --annotate` draws the faces found and needs no Panini weights."
+
+
+def how_to_get(variant: str) -> str:
+    """Every way to get a variant's weights, as commands to type."""
+    if variant in MODELS:
+        return (
+            f"Get them with `panini-video weights fetch {variant}`, or download the official checkpoint in a "
+            f"browser (https://drive.google.com/file/d/{MODELS[variant].drive_id}/view) and convert it with "
+            f"`panini-video weights import FILE`. {ANNOTATE_HINT}"
+        )
+    if variant == "tiny":
+        return (
+            "tiny has no trained weights: `panini-video weights init tiny` writes seeded random ones (a stand-in "
+            "for tests and demos; it restores nothing). For real restoration use --model mfr "
+            f"(`panini-video weights fetch mfr` or `panini-video weights import FILE`). {ANNOTATE_HINT}"
+        )
+    return f"Convert a checkpoint with `panini-video weights import FILE --output PATH`. {ANNOTATE_HINT}"
+
+
+def ensure_model(
+    name_or_path: str | os.PathLike[str], *, download: bool = True, progress: ProgressCallback | None = None
+) -> Path:
+    """The weight file of a variant name or path; an official variant missing from the cache is fetched.
+
+    Args:
+        download: fetch ``mfr``/``sr`` on first use; False fails at once without touching the network.
+    Raises:
+        WeightsNotFoundError: no file and no download (offline, refused, ``tiny``, a path): the
+            message gives the commands that get the weights.
+    """
+    from panini_video.models.config import VARIANTS
+    from panini_video.models.serialize import resolve_weights
+
+    name = name_or_path if isinstance(name_or_path, str) and name_or_path in VARIANTS else None
+    if name is None:
+        return resolve_weights(name_or_path)[0]
+    path = cache.model_path(name)
+    if path.is_file():
+        return path
+    if name not in MODELS or not download:
+        why = "downloads are off" if name in MODELS else "it cannot be downloaded"
+        raise WeightsNotFoundError(f"no weights for Panini-Net {name!r} at {path} ({why}). {how_to_get(name)}")
+    log.info("Panini-Net %s is not in the cache: downloading it (once) to %s", name, path)
+    try:
+        return fetch_model(name, progress=progress)
+    except DownloadError as exc:
+        reason = str(exc).replace(manual_hint(name), "").strip()
+        raise WeightsNotFoundError(
+            f"no weights for Panini-Net {name!r} at {path}, and the download failed: {reason} {how_to_get(name)}"
+        ) from exc
+
+
+def init_model(variant: str = "tiny", *, seed: int = 0, dest: str | os.PathLike[str] | None = None) -> Path:
+    """Write seeded random weights of ``variant`` (only ``tiny``) labelled random in the file; returns its path."""
+    import torch
+
+    from panini_video.models.config import VARIANTS
+    from panini_video.models.panini import PaniniNet
+    from panini_video.models.serialize import save_model
+
+    if variant not in RANDOM_VARIANTS:
+        raise UsageError(f"random weights are for {', '.join(RANDOM_VARIANTS)} only, not {variant!r}")
+    with torch.random.fork_rng(devices=[]):  # the caller's random state stays as it was
+        torch.manual_seed(seed)
+        model = PaniniNet(VARIANTS[variant]).eval()
+    out = save_model(model, dest or cache.model_path(variant), random_seed=seed)
+    log.info("wrote random Panini-Net %s weights (seed %d) to %s", variant, seed, out)
+    return out
+
+
+RANDOM_VARIANTS = ("tiny",)  # random mfr/sr files would take the place of the trained ones in the cache

@@ -2,7 +2,9 @@
 
 File format ``panini-video.panini/1``: a safetensors file whose tensors are the generator's
 ``state_dict()`` (official key names, ``generator.`` prefix removed) and whose metadata holds
-``{"format": "panini-video.panini/1", "config": PaniniConfig.to_json()}``.
+``{"format": "panini-video.panini/1", "config": PaniniConfig.to_json()}``; seeded random weights
+(``weights init tiny``) also carry ``{"weights": "random", "seed": "N"}``, so whatever reports on
+a file can say they restore nothing.
 """
 
 from __future__ import annotations
@@ -28,13 +30,25 @@ log = logging.getLogger(__name__)
 MAX_NAMED = 8  # keys named in a mismatch message before "... and N more"
 
 
-def save_state_dict(state: Mapping[str, Tensor], config: PaniniConfig, path: str | os.PathLike[str]) -> Path:
-    """Write ``state`` and ``config`` as a panini-video weight file (atomically); returns the path."""
+def save_state_dict(
+    state: Mapping[str, Tensor],
+    config: PaniniConfig,
+    path: str | os.PathLike[str],
+    *,
+    random_seed: int | None = None,
+) -> Path:
+    """Write ``state`` and ``config`` as a panini-video weight file (atomically); returns the path.
+
+    Args:
+        random_seed: the weights are random, made with this seed: the metadata says so.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A private contiguous CPU copy of each tensor: safetensors refuses shared or strided storage.
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
     metadata = {"format": FORMAT, "config": config.to_json()}
+    if random_seed is not None:
+        metadata.update(weights="random", seed=str(random_seed))
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -47,8 +61,29 @@ def save_state_dict(state: Mapping[str, Tensor], config: PaniniConfig, path: str
     return path
 
 
+def weights_label(metadata: Mapping[str, str]) -> str:
+    """What a file's weights are, from its metadata: ``random weights, seed N`` or ``trained weights``."""
+    if metadata.get("weights") == "random":
+        return f"random weights, seed {metadata.get('seed', '?')}"
+    return "trained weights"
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The metadata of a safetensors file (its header only, no tensor is read)."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path} is not a readable safetensors file: {exc}") from exc
+
+
 def read_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], PaniniConfig]:
     """Read a panini-video weight file: (state_dict on the CPU, config)."""
+    state, config, _ = _read_weight_file(path)
+    return state, config
+
+
+def _read_weight_file(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], PaniniConfig, dict[str, str]]:
     path = Path(path)
     if not path.is_file():
         raise WeightsNotFoundError(f"no Panini-Net weight file at {path}")
@@ -67,7 +102,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], Pa
         config = PaniniConfig.from_json(metadata.get("config", ""))
     except ValueError as exc:
         raise WeightsError(f"{path} has an unusable config in its metadata: {exc}") from exc
-    return state, config
+    return state, config, metadata
 
 
 def check_state_dict(
@@ -102,9 +137,9 @@ def check_state_dict(
     raise CheckpointMismatchError(f"{source} does not match the network: " + "; ".join(parts))
 
 
-def save_model(model: PaniniNet, path: str | os.PathLike[str]) -> Path:
-    """Write a model's weights and config to ``path``."""
-    return save_state_dict(model.state_dict(), model.config, path)
+def save_model(model: PaniniNet, path: str | os.PathLike[str], *, random_seed: int | None = None) -> Path:
+    """Write a model's weights and config to ``path`` (``random_seed``: see ``save_state_dict``)."""
+    return save_state_dict(model.state_dict(), model.config, path, random_seed=random_seed)
 
 
 def resolve_weights(path_or_variant: str | os.PathLike[str]) -> tuple[Path, str | None]:
@@ -113,11 +148,9 @@ def resolve_weights(path_or_variant: str | os.PathLike[str]) -> tuple[Path, str 
         name = path_or_variant
         path = cache.model_path(name)
         if not path.is_file():
-            raise WeightsNotFoundError(
-                f"no weights for Panini-Net variant {name!r} at {path}; get them with "
-                f"`panini-video weights fetch {name}`, or convert a checkpoint you have with "
-                f"`panini-video weights import FILE`"
-            )
+            from panini_video.models.fetch import how_to_get
+
+            raise WeightsNotFoundError(f"no weights for Panini-Net variant {name!r} at {path}. {how_to_get(name)}")
         return path, name
     path = Path(path_or_variant)
     if not path.is_file():
@@ -136,7 +169,7 @@ def load_model(
 ) -> PaniniNet:
     """Load a weight file (or a variant's cached file) strictly into a PaniniNet in eval mode."""
     path, name = resolve_weights(path_or_variant)
-    state, config = read_state_dict(path)
+    state, config, metadata = _read_weight_file(path)
     if name is not None and config != VARIANTS[name]:
         raise CheckpointMismatchError(f"{path} holds a config that is not variant {name!r}: {config.to_json()}")
     with torch.device("meta"):
@@ -145,5 +178,9 @@ def load_model(
     model.load_state_dict(state, strict=True, assign=True)
     model.to(device=device, dtype=dtype)
     model.eval()
-    log.info("loaded Panini-Net %s from %s", name or "weights", path)
+    label = weights_label(metadata)
+    if label.startswith("random"):
+        log.warning("Panini-Net %s from %s holds %s: its output is no restoration", name or "weights", path, label)
+    else:
+        log.info("loaded Panini-Net %s (%s) from %s", name or "weights", label, path)
     return model

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from panini_video.config import BlendConfig, RestoreConfig
+from panini_video.download import ProgressCallback
 from panini_video.errors import ProcessingError, UsageError
 from panini_video.faces.align import alignment_matrix, rescale_affine
 from panini_video.records import Face, FaceJob, Frame, FrameItem
@@ -68,10 +69,17 @@ class _Entry:
     download: Download | None = None
 
 
-def load_restore_model(config: RestoreConfig, device: torch.device) -> Any:
-    """The Panini-Net of ``config.model`` (variant name or file); WeightsNotFoundError says how to get it."""
-    from panini_video.models import load_model
+def load_restore_model(
+    config: RestoreConfig, device: torch.device, *, fetch_progress: ProgressCallback | None = None
+) -> Any:
+    """The Panini-Net of ``config.model`` (variant name or file), fetched on first use when ``config.download``.
 
+    WeightsNotFoundError says how to get the weights when they are neither cached nor downloadable.
+    """
+    from panini_video.models import load_model
+    from panini_video.models.fetch import ensure_model
+
+    ensure_model(config.model, download=config.download, progress=fetch_progress)
     return load_model(config.model, device=device)
 
 
@@ -81,9 +89,11 @@ class RestoreStage(Stage):
     Args:
         config: model, device, precision, batch size, max wait, DRE mode/warmup/EMA, upscale.
         blend: how faces are pasted back (feather, colour match).
-        model: an already built model (tests, benches); None loads ``config.model``, raising
+        model: an already built model (tests, benches); None loads ``config.model`` (downloading
+            the official weights on first use when ``config.download``), raising
             WeightsNotFoundError (with how to get the weights) before the graph starts.
         clock: time source of the max wait (tests).
+        fetch_progress: called with the bytes done and total while weights download.
     """
 
     name = "restore"
@@ -94,6 +104,8 @@ class RestoreStage(Stage):
         blend: BlendConfig | None = None,
         model: Any = None,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        fetch_progress: ProgressCallback | None = None,
     ) -> None:
         if config.batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {config.batch_size}")
@@ -103,7 +115,7 @@ class RestoreStage(Stage):
         self.blend = blend or BlendConfig()
         device = resolve_device(config.device)
         if model is None:
-            model = load_restore_model(config, device)
+            model = load_restore_model(config, device, fetch_progress=fetch_progress)
         self.executor = DeviceExecutor(model, device, config.precision)
         self.cache = DreCache(
             config.dre_mode,

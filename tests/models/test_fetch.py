@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,10 +15,10 @@ import torch
 
 from panini_video import cache
 from panini_video.download import DRIVE_URL_ENV
-from panini_video.errors import DownloadError, UsageError
+from panini_video.errors import DownloadError, UsageError, WeightsNotFoundError
 from panini_video.models import fetch
 from panini_video.models.config import VARIANTS
-from panini_video.models.serialize import read_state_dict
+from panini_video.models.serialize import read_metadata, read_state_dict
 from tests.fakehttp import FakeServer, Route, serve
 from tests.official_checkpoint import generator_tensors, mmcv_checkpoint
 
@@ -105,3 +108,95 @@ def test_unknown_names_are_usage_errors() -> None:
         fetch.fetch_model("tiny")
     with pytest.raises(UsageError):
         fetch.fetch_detector("retinaface-vgg")
+
+
+def closed_port_url() -> str:
+    """A local URL nothing listens on: what an offline machine sees."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+    return url
+
+
+def test_a_failed_fetch_leaves_no_folder_it_created(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DRIVE_URL_ENV, closed_port_url())
+    monkeypatch.setenv(fetch.FACEXLIB_URL_ENV, closed_port_url())
+    with pytest.raises(DownloadError):
+        fetch.fetch_model("mfr")
+    with pytest.raises(DownloadError):
+        fetch.fetch_detector("retinaface-resnet50")
+    assert list(cache.cache_dir().iterdir()) == []
+
+
+def test_a_fetch_that_broke_off_keeps_its_part_file(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = b"x" * 5000
+    spec = fetch.DetectorFile("mobilenet", len(body), hashlib.sha256(body).hexdigest())
+    monkeypatch.setitem(fetch.DETECTORS, "retinaface-mobilenet", spec)
+    server.routes["/detection_mobilenet0.25_Final.pth"] = Route(body, cut_at=1000)
+    monkeypatch.setattr(fetch, "download", functools.partial(fetch.download, retries=0))
+    with pytest.raises(DownloadError):
+        fetch.fetch_detector("retinaface-mobilenet")
+    part = cache.detector_path("mobilenet").with_name(cache.DETECTOR_FILES["mobilenet"] + ".part")
+    assert part.stat().st_size == 1000  # resumable next time: its folder stays
+
+
+def test_first_use_downloads_the_official_weights(server: FakeServer) -> None:
+    buffer = io.BytesIO()
+    torch.save(mmcv_checkpoint(generator_tensors("mfr", real=False)), buffer)
+    serve_on_drive(server, fetch.MODELS["mfr"].drive_id, buffer.getvalue())
+    seen: list[tuple[int, int | None]] = []
+    out = fetch.ensure_model("mfr", download=True, progress=lambda done, total: seen.append((done, total)))
+    assert out == cache.model_path("mfr") and read_state_dict(out)[1] == VARIANTS["mfr"]
+    assert seen[-1] == (len(buffer.getvalue()), len(buffer.getvalue()))
+    requests = len(server.requests)
+    assert fetch.ensure_model("mfr", download=True) == out and len(server.requests) == requests
+
+
+def test_offline_first_use_fails_at_once_saying_every_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DRIVE_URL_ENV, closed_port_url())
+    start = time.monotonic()
+    with pytest.raises(WeightsNotFoundError) as info:
+        fetch.ensure_model("sr", download=True)
+    assert time.monotonic() - start < 5
+    message = str(info.value)
+    assert "cannot reach" in message and "download failed" in message
+    assert "`panini-video weights fetch sr`" in message and "`panini-video weights import FILE`" in message
+    assert fetch.MODELS["sr"].drive_id in message and "--annotate" in message
+    assert info.value.exit_code == 6 and isinstance(info.value.__cause__, DownloadError)
+    assert list(cache.cache_dir().iterdir()) == []
+
+
+def test_no_download_never_touches_the_network(server: FakeServer) -> None:
+    serve_on_drive(server, fetch.MODELS["mfr"].drive_id, b"never asked for")
+    with pytest.raises(WeightsNotFoundError, match="downloads are off") as info:
+        fetch.ensure_model("mfr", download=False)
+    assert "`panini-video weights fetch mfr`" in str(info.value) and "weights import FILE" in str(info.value)
+    assert "--annotate" in str(info.value)
+    with pytest.raises(WeightsNotFoundError, match="weights init tiny"):
+        fetch.ensure_model("tiny", download=True)  # tiny has nothing to download
+    assert server.requests == []
+
+
+def test_a_path_is_returned_as_it_is_or_refused(tmp_path: Path) -> None:
+    path = fetch.init_model("tiny", dest=tmp_path / "t.safetensors")
+    assert fetch.ensure_model(str(path), download=True) == path
+    with pytest.raises(WeightsNotFoundError, match="nothing.safetensors"):
+        fetch.ensure_model(tmp_path / "nothing.safetensors", download=True)
+
+
+def test_init_writes_seeded_random_tiny_weights_labelled_random(tmp_path: Path) -> None:
+    torch.manual_seed(99)
+    before = torch.random.get_rng_state()
+    out = fetch.init_model("tiny", seed=3)
+    assert out == cache.model_path("tiny")
+    assert torch.equal(torch.random.get_rng_state(), before)  # the caller's random state is untouched
+    again = fetch.init_model("tiny", seed=3, dest=tmp_path / "a.safetensors")
+    other = fetch.init_model("tiny", seed=4, dest=tmp_path / "b.safetensors")
+    (s3, config), (s3b, _), (s4, _) = (read_state_dict(p) for p in (out, again, other))
+    assert config == VARIANTS["tiny"]
+    assert all(torch.equal(s3[k], s3b[k]) for k in s3)
+    assert any(not torch.equal(s3[k], s4[k]) for k in s3)
+    assert read_metadata(out)["weights"] == "random" and read_metadata(out)["seed"] == "3"
+    with pytest.raises(UsageError, match="tiny"):
+        fetch.init_model("mfr")  # random mfr weights would stand in the trained ones' place

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from panini_video import cache
 from panini_video.errors import CheckpointMismatchError, WeightsError, WeightsNotFoundError
 from panini_video.models import VARIANTS, PaniniConfig, PaniniNet, load_model, read_state_dict, save_model
 from panini_video.models import save_state_dict as save_state
+from panini_video.models.serialize import read_metadata, weights_label
 
 
 def test_round_trip_gives_equal_outputs(
@@ -55,6 +57,27 @@ def test_missing_variant_file_says_how_to_get_it(variant: str) -> None:
         load_model(variant)
     assert f"panini-video weights fetch {variant}" in str(info.value)
     assert "weights import FILE" in str(info.value)
+
+
+def test_missing_tiny_file_points_to_init() -> None:
+    with pytest.raises(WeightsNotFoundError) as info:
+        load_model("tiny")
+    assert "`panini-video weights init tiny`" in str(info.value) and "weights fetch tiny" not in str(info.value)
+
+
+def test_random_weights_are_labelled_and_logged_as_random(
+    tiny: PaniniNet, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    random_file = save_model(tiny, tmp_path / "random.safetensors", random_seed=5)
+    plain_file = save_model(tiny, tmp_path / "plain.safetensors")
+    assert weights_label(read_metadata(random_file)) == "random weights, seed 5"
+    assert weights_label(read_metadata(plain_file)) == "trained weights"
+    with caplog.at_level(logging.INFO, logger="panini_video.models.serialize"):
+        load_model(random_file)
+        load_model(plain_file)
+    random_line, plain_line = (r.getMessage() for r in caplog.records)
+    assert "random weights, seed 5" in random_line and caplog.records[0].levelno == logging.WARNING
+    assert "random weights" not in plain_line and "trained weights" in plain_line
 
 
 def test_missing_path_is_weights_not_found(tmp_path: Path) -> None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import io
+import socket
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +14,17 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from panini_video import cache
 from panini_video.config import RestoreConfig
+from panini_video.download import DRIVE_URL_ENV
 from panini_video.errors import WeightsNotFoundError
 from panini_video.faces.blend import paste_region
-from panini_video.models import PaniniNet
+from panini_video.models import PaniniNet, fetch
 from panini_video.records import FrameItem
 from panini_video.restore.executor import upscale_frame
 from panini_video.restore.stage import RestoreStage
+from tests.fakehttp import FakeServer, Route, serve
+from tests.official_checkpoint import generator_tensors, mmcv_checkpoint
 from tests.restore.helpers import run_stage
 
 
@@ -138,5 +146,48 @@ def test_upscale_enlarges_the_frame_and_its_faces(clip_items: list[FrameItem], t
 
 
 def test_missing_weights_say_how_to_get_them() -> None:
-    with pytest.raises(WeightsNotFoundError, match="weights fetch tiny"):
-        RestoreStage(config(model="tiny"))
+    with pytest.raises(WeightsNotFoundError, match="`panini-video weights init tiny`"):
+        RestoreStage(RestoreConfig(model="tiny", device="cpu"))
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
+    """A local stand-in for Google Drive."""
+    with serve() as s:
+        monkeypatch.setenv(DRIVE_URL_ENV, s.url)
+        yield s
+
+
+def test_first_restore_with_an_empty_cache_downloads_then_loads(server: FakeServer) -> None:
+    buffer = io.BytesIO()
+    torch.save(mmcv_checkpoint(generator_tensors("mfr", real=False)), buffer)
+    body = buffer.getvalue()
+    drive_id = fetch.MODELS["mfr"].drive_id
+    served = Route(body)  # Drive answers a small file directly, without a confirm page
+    server.routes["/uc"] = Route(handler=lambda r: served if r.query.get("id") == [drive_id] else Route(status=404))
+    seen: list[tuple[int, int | None]] = []
+    stage = RestoreStage(
+        RestoreConfig(model="mfr", device="cpu"), fetch_progress=lambda done, total: seen.append((done, total))
+    )
+    assert (stage.executor.in_size, stage.executor.out_size) == (512, 1024)
+    assert seen[-1] == (len(body), len(body)) and cache.model_path("mfr").is_file()
+
+
+def test_offline_first_restore_fails_at_once_with_the_ways_to_get_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    monkeypatch.setenv(DRIVE_URL_ENV, f"http://127.0.0.1:{sock.getsockname()[1]}")
+    sock.close()
+    start = time.monotonic()
+    with pytest.raises(WeightsNotFoundError) as info:
+        RestoreStage(RestoreConfig(model="mfr", device="cpu"))
+    assert time.monotonic() - start < 5
+    for said in ("download failed", "`panini-video weights fetch mfr`", "`panini-video weights import FILE`"):
+        assert said in str(info.value)
+    assert "--annotate" in str(info.value)
+
+
+def test_no_download_never_asks_the_server(server: FakeServer) -> None:
+    with pytest.raises(WeightsNotFoundError, match="downloads are off"):
+        RestoreStage(RestoreConfig(model="mfr", device="cpu", download=False))
+    assert server.requests == []
