@@ -1,13 +1,16 @@
-"""The progress bar of ``panini-video IN OUT``: tqdm on stderr, only on a terminal."""
+"""Progress bars on stderr, only on a terminal: frames of ``panini-video IN OUT``, bytes of a download."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 from tqdm import tqdm
 
+from panini_video.download import ProgressCallback
 from panini_video.io import VideoInfo
 
 
@@ -57,3 +60,23 @@ def _terminal_size(stream: TextIO) -> tuple[int, int]:
     except (AttributeError, OSError, ValueError):
         return (0, 0)
     return (size.columns, size.lines)
+
+
+@contextmanager
+def download_progress(label: str, enabled: bool) -> Iterator[ProgressCallback | None]:
+    """A byte-count bar for a download on stderr when stderr is a terminal; otherwise no callback."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    bar = tqdm(desc=label, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False)
+
+    def update(done: int, total: int | None) -> None:
+        if total is not None and bar.total != total:
+            bar.total = total
+            bar.refresh()
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        bar.close()

@@ -1,16 +1,12 @@
-"""``panini-video weights fetch|import|list``: get, convert and inspect model and detector weights."""
+"""``panini-video weights fetch|import|init|list``: get, convert and inspect model and detector weights."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from panini_video import cache
-from panini_video.download import ProgressCallback
 from panini_video.models.keys import LISTED
 
 DESCRIPTION = "Get, convert and inspect Panini-Net and RetinaFace weights (in $PANINI_VIDEO_HOME or the user cache)."
@@ -19,11 +15,15 @@ EPILOG = """examples:
   panini-video weights fetch mfr                    download the official MFR model and convert it
   panini-video weights fetch retinaface-mobilenet   the default face detector
   panini-video weights import panini_sr_latest.pth  convert a checkpoint downloaded by hand
-  panini-video weights list                         what the cache holds"""
+  panini-video weights import Resnet50_Final.pth    a RetinaFace file goes where the detector looks
+  panini-video weights init tiny                    seeded random tiny weights (tests and demos)
+  panini-video weights list                         what the cache holds
+
+The RetinaFace MobileNet weights ship with the package: the default detector needs no fetch."""
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    from panini_video.models.fetch import FETCHABLE
+    from panini_video.models.fetch import FETCHABLE, RANDOM_VARIANTS
 
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a flag given before the action is not reset by the sub-parser's default.
@@ -42,9 +42,14 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("name", choices=FETCHABLE, help="a model variant or a detector")
     p.add_argument("--force", action="store_true", help="download again even if the cache has the file")
     p = sub.add_parser("import", parents=[common], help="convert an official checkpoint into the cache")
-    p.add_argument("file", type=Path, help="an official .pth checkpoint or a state_dict")
+    p.add_argument("file", type=Path, help="an official .pth checkpoint, a state_dict, or a RetinaFace .pth")
     p.add_argument("--variant", choices=LISTED, help="default: told from the checkpoint's keys")
     p.add_argument("--output", type=Path, help="write here instead of the cache")
+    p = sub.add_parser("init", parents=[common], help="write seeded random weights (tiny only)")
+    p.add_argument("variant", choices=RANDOM_VARIANTS, help="the variant")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    p.add_argument("--output", type=Path, help="write here instead of the cache")
+    p.add_argument("--force", action="store_true", help="replace the file if it exists")
     sub.add_parser("list", parents=[common], help="list the weights in the cache")
     return parser
 
@@ -54,23 +59,47 @@ def run(args: argparse.Namespace) -> int:
         return _fetch(args)
     if args.action == "import":
         return _import(args)
+    if args.action == "init":
+        return _init(args)
     return _list()
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    from panini_video.cli.progress import download_progress
     from panini_video.models.fetch import fetch
 
-    with _progress(args.name, enabled=not args.quiet) as progress:
+    with download_progress(args.name, enabled=not args.quiet) as progress:
         path = fetch(args.name, force=args.force, progress=progress)
     print(f"{args.name}: {path}")
     return 0
 
 
 def _import(args: argparse.Namespace) -> int:
-    from panini_video.models.checkpoint import import_checkpoint
+    """A RetinaFace state_dict goes to the detector's place; anything else is a Panini-Net checkpoint."""
+    from panini_video.faces.retinaface_weights import guess_backbone, import_detector, tensors_of
+    from panini_video.models.checkpoint import import_content, read_checkpoint
 
-    path = import_checkpoint(args.file, args.variant, args.output)
+    content = read_checkpoint(args.file)
+    state = tensors_of(content) if args.variant is None else None
+    backbone = guess_backbone(state) if state is not None else None
+    if state is not None and backbone is not None:
+        path = import_detector(args.file, state, backbone, args.output)
+        print(f"imported {args.file} (RetinaFace {backbone}) -> {path}")
+        return 0
+    path = import_content(content, str(args.file), args.variant, args.output)
     print(f"imported {args.file} -> {path}")
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    from panini_video.errors import UsageError
+    from panini_video.models.fetch import init_model
+
+    dest = args.output or cache.model_path(args.variant)
+    if dest.exists() and not args.force:
+        raise UsageError(f"{dest} exists; pass --force to replace it with random weights (seed {args.seed})")
+    path = init_model(args.variant, seed=args.seed, dest=dest)
+    print(f"random {args.variant} weights (seed {args.seed}; a stand-in that restores nothing) -> {path}")
     return 0
 
 
@@ -107,6 +136,7 @@ def _model_entry(path: Path) -> CacheEntry:
     from safetensors import safe_open
 
     from panini_video.models.config import FORMAT, VARIANTS, PaniniConfig
+    from panini_video.models.serialize import weights_label
 
     size = path.stat().st_size
     try:
@@ -124,14 +154,19 @@ def _model_entry(path: Path) -> CacheEntry:
     except Exception as exc:  # a broken file is listed, not fatal
         return CacheEntry("model", "?", size, path, f"unreadable: {exc}")
     name = next((k for k, v in VARIANTS.items() if v == config), f"custom {config.in_size}->{config.out_size}")
-    return CacheEntry("model", name, size, path, f"{params / 1e6:.1f} M values")
+    label = weights_label(metadata)
+    note = f"{params / 1e6:.1f} M values" + (f", {label}" if label.startswith("random") else "")
+    return CacheEntry("model", name, size, path, note)
 
 
 def _list() -> int:
     entries = cache_entries()
     print(f"cache: {cache.cache_dir()}")
     if not entries:
-        print("(empty) get weights with 'panini-video weights fetch NAME' or 'weights import FILE'")
+        print(
+            "(empty) get weights with 'panini-video weights fetch NAME' or 'weights import FILE'; "
+            "the default detector ships with the package"
+        )
         return 0
     rows = [("kind", "name", "size", "", "path")]
     rows += [(e.kind, e.name, f"{e.size / 2**20:.1f} MiB", e.note, str(e.path)) for e in entries]
@@ -139,25 +174,3 @@ def _list() -> int:
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
     return 0
-
-
-@contextmanager
-def _progress(label: str, enabled: bool) -> Iterator[ProgressCallback | None]:
-    """A tqdm bar on stderr when stderr is a terminal; otherwise no callback."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    from tqdm import tqdm
-
-    bar = tqdm(desc=label, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False)
-
-    def update(done: int, total: int | None) -> None:
-        if total is not None and bar.total != total:
-            bar.total = total
-            bar.refresh()
-        bar.update(done - bar.n)
-
-    try:
-        yield update
-    finally:
-        bar.close()

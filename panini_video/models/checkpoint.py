@@ -176,10 +176,16 @@ def import_checkpoint(
         variant: ``mfr`` or ``sr``; detected from the keys when None.
         dest: where to write; default ``panini_video.cache.model_path(variant)``.
     """
+    return import_content(read_checkpoint(path), str(path), variant, dest)
+
+
+def import_content(
+    content: Any, source: str, variant: str | None = None, dest: str | os.PathLike[str] | None = None
+) -> Path:
+    """``import_checkpoint`` of a checkpoint already read with ``read_checkpoint`` (``source`` names it)."""
     if variant is not None and variant not in LISTED:
         raise CheckpointMismatchError(f"cannot import variant {variant!r}: official variants are {', '.join(LISTED)}")
-    source = str(path)
-    state = generator_state(read_checkpoint(path), source)
+    state = generator_state(content, source)
     variant = variant or detect_variant(state)
     expected = expected_keys(variant)
     check_state_dict(state, expected, f"{source} (as Panini-Net {variant!r}, 'generator.' prefix removed)")

@@ -305,10 +305,18 @@ def test_an_existing_json_is_kept_when_the_command_fails(testdata: Path, tmp_pat
     assert json.loads(out.read_text(encoding="utf-8")) == {"before": True}
 
 
+def test_an_empty_cache_uses_the_shipped_detector(testdata: Path, tmp_path: Path) -> None:
+    out = tmp_path / "faces.json"
+    assert main(["faces", str(testdata / PHOTO), "--json", str(out), "--device", "cpu", "-q"]) == 0
+    shipped = json.loads(out.read_text(encoding="utf-8"))[str(testdata / PHOTO)]["frames"][0]["faces"]
+    given = run_json(testdata, tmp_path, str(testdata / PHOTO))[str(testdata / PHOTO)]["frames"][0]["faces"]
+    assert len(shipped) == 2 and shipped == given  # the same file as the shared test data's
+
+
 def test_missing_detector_weights_are_a_weights_error(testdata: Path, tmp_path: Path) -> None:
     out = tmp_path / "faces.json"
-    code = main(["faces", str(testdata / PHOTO), "--json", str(out), "--device", "cpu", "-q"])
-    assert code == 6  # the cache directory of the tests is empty
+    code = main(["faces", str(testdata / PHOTO), "--json", str(out), "--detector", "resnet50", "-q"])
+    assert code == 6  # the cache directory of the tests is empty, and only MobileNet ships
     assert not out.exists()
 
 

@@ -7,6 +7,7 @@ its faces are not pretty, which makes the restored regions easy to tell from the
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import av
@@ -16,6 +17,7 @@ import torch
 
 from panini_video.cli import main
 from panini_video.config import DetectConfig
+from panini_video.download import DRIVE_URL_ENV
 from panini_video.errors import UsageError, WeightsNotFoundError
 from panini_video.faces.blend import paste_region
 from panini_video.faces.retinaface import load_detector
@@ -89,8 +91,8 @@ def test_restore_keeps_every_frame_timestamp_and_the_audio(
 
 def test_annotate_draws_the_faces_and_keeps_the_rest(testdata: Path, out_dir: Path, tmp_path: Path) -> None:
     clip, out, stats = testdata / CLIP, out_dir / "preview.mp4", tmp_path / "stats.json"
-    args = [str(clip), str(out), "-q", "--annotate", "--detector-weights", str(testdata / DETECTOR)]
-    assert main([*args, "--preset", "ultrafast", "--crf", "18", "--stats-json", str(stats)]) == 0  # no Panini weights
+    args = [str(clip), str(out), "-q", "--annotate"]  # an empty cache: the shipped detector, no Panini weights
+    assert main([*args, "--preset", "ultrafast", "--crf", "18", "--stats-json", str(stats)]) == 0
     src, dst = decode(clip), decode(out)
     assert dst["times"] == src["times"] and dst["audio"] == src["audio"]
     names = [s["name"] for s in json.loads(stats.read_text())["graph"]["stages"]]
@@ -158,14 +160,37 @@ def test_a_phone_video_stored_sideways_gets_its_faces_restored(
             assert np.abs(np.array(record["faces"][0]["landmarks"]) - want).max() < 0.02
 
 
-def test_missing_weights_say_how_to_get_them(testdata: Path, out_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_weights_say_how_to_get_them(
+    testdata: Path, out_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sock = socket.socket()  # offline: Drive's address has nothing listening
+    sock.bind(("127.0.0.1", 0))
+    monkeypatch.setenv(DRIVE_URL_ENV, f"http://127.0.0.1:{sock.getsockname()[1]}")
+    sock.close()
     clip = testdata / CLIP
-    code = main([str(clip), str(out_dir / "o.mp4"), "-q", "--detector-weights", str(testdata / DETECTOR)])
+    code = main([str(clip), str(out_dir / "o.mp4"), "-q"])  # mfr, not in the empty cache
     assert code == WeightsNotFoundError.exit_code
-    assert "panini-video weights fetch mfr" in capsys.readouterr().err
-    code = main([str(clip), str(out_dir / "o.mp4"), "-q", "--annotate"])  # no detector in the empty cache
+    err = capsys.readouterr().err
+    assert "panini-video weights fetch mfr" in err and "panini-video weights import FILE" in err and "--annotate" in err
+    code = main([str(clip), str(out_dir / "o.mp4"), "-q", "--model", "tiny"])
     assert code == WeightsNotFoundError.exit_code
-    assert "retinaface" in capsys.readouterr().err.lower()
+    assert "panini-video weights init tiny" in capsys.readouterr().err
+    code = main([str(clip), str(out_dir / "o.mp4"), "-q", "--annotate", "--detector", "resnet50"])  # not shipped
+    assert code == WeightsNotFoundError.exit_code
+    assert "weights fetch retinaface-resnet50" in capsys.readouterr().err
     code = main([str(clip), str(out_dir / "o.mp4"), "-q", "--annotate", "--upscale", "2"])
     assert code == UsageError.exit_code
     assert leftovers(out_dir) == []
+
+
+def test_a_first_run_after_weights_init_tiny(testdata: Path, out_dir: Path) -> None:
+    """A newcomer's offline run: random tiny weights, the shipped detector, nothing else in the cache."""
+    assert main(["weights", "init", "tiny", "-q"]) == 0
+    clip, out = testdata / CLIP, out_dir / "tiny.mp4"
+    assert main([str(clip), str(out), "-q", "--model", "tiny", "--device", "cpu", "--preset", "ultrafast"]) == 0
+    src, dst = decode(clip), decode(out)
+    assert dst["times"] == src["times"] and dst["audio"] == src["audio"]
+    masks = face_masks(clip, CHECKED_FRAMES, (700, 700))
+    for a, b, mask in zip(src["images"], dst["images"], masks, strict=False):
+        diff = np.abs(a.astype(np.int16) - b.astype(np.int16)).mean(axis=-1)
+        assert diff[mask].mean() > 10.0 and diff[~mask].mean() < 2.0  # the face replaced, the rest kept

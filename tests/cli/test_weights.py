@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +14,11 @@ import torch
 
 from panini_video import cache
 from panini_video.cli import main
-from panini_video.cli.weights import _progress
+from panini_video.cli.progress import download_progress
+from panini_video.download import DRIVE_URL_ENV
+from panini_video.faces.retinaface_net import RetinaFaceNet
 from panini_video.models import fetch
-from panini_video.models.serialize import read_state_dict
+from panini_video.models.serialize import read_metadata, read_state_dict
 from tests.fakehttp import FakeServer, Route, serve
 from tests.official_checkpoint import generator_tensors, mmcv_checkpoint
 
@@ -107,12 +111,90 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
-    with _progress("x", enabled=True) as progress:
+    with download_progress("x", enabled=True) as progress:
         assert progress is None
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    with _progress("x", enabled=False) as progress:
+    with download_progress("x", enabled=False) as progress:
         assert progress is None
-    with _progress("x", enabled=True) as progress:
+    with download_progress("x", enabled=True) as progress:
         assert progress is not None
         progress(0, 100)
         progress(100, 100)
+
+
+MOBILENET = "weights/retinaface_mobilenet0.25_Final.pth"
+
+
+def test_init_tiny_then_list_says_random(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["weights", "init", "tiny", "--seed", "4"]) == 0
+    assert str(cache.model_path("tiny")) in capsys.readouterr().out
+    assert read_metadata(cache.model_path("tiny"))["seed"] == "4"
+    first = read_state_dict(cache.model_path("tiny"))[0]
+    assert main(["weights", "init", "tiny"]) == 2  # never replaced by surprise
+    assert "--force" in capsys.readouterr().err
+    assert main(["weights", "init", "tiny", "--seed", "4", "--output", str(tmp_path / "t.safetensors")]) == 0
+    again = read_state_dict(tmp_path / "t.safetensors")[0]
+    assert all(torch.equal(first[k], again[k]) for k in first)  # same seed, same weights
+    assert main(["weights", "init", "tiny", "--force", "--seed", "5"]) == 0
+    assert read_metadata(cache.model_path("tiny"))["seed"] == "5"
+    capsys.readouterr()
+    assert main(["weights", "list"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.endswith(str(cache.model_path("tiny"))))
+    assert line.split()[:2] == ["model", "tiny"] and "random weights, seed 5" in line
+
+
+def test_init_is_for_tiny_only() -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["weights", "init", "mfr"])
+    assert info.value.code == 2
+
+
+def test_import_of_the_mobilenet_detector_file(testdata: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["weights", "import", str(testdata / MOBILENET)]) == 0
+    assert cache.detector_path("mobilenet").read_bytes() == (testdata / MOBILENET).read_bytes()
+    assert "RetinaFace mobilenet" in capsys.readouterr().out
+    assert [p.name for p in cache.detector_path("mobilenet").parent.iterdir()] == [cache.DETECTOR_FILES["mobilenet"]]
+
+
+def test_import_of_a_resnet50_detector_file(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    state = RetinaFaceNet("resnet50").state_dict()
+    source = tmp_path / "Resnet50_Final.pth"
+    torch.save({f"module.{k}": v for k, v in state.items()}, source)  # as biubug6 saved it
+    assert main(["weights", "import", str(source), "-q"]) == 0
+    assert cache.detector_path("resnet50").read_bytes() == source.read_bytes()
+
+
+def test_import_of_a_detector_file_that_does_not_fit_exits_6(
+    testdata: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = torch.load(testdata / MOBILENET, map_location="cpu", weights_only=True)
+    state["ClassHead.0.conv1x1.weight"] = torch.zeros(3, 64, 1, 1)
+    source = tmp_path / "bad.pth"
+    torch.save(state, source)
+    assert main(["weights", "import", str(source)]) == 6
+    assert "ClassHead.0.conv1x1.weight" in capsys.readouterr().err
+    assert not cache.detector_path("mobilenet").parent.exists()
+
+
+def test_import_of_a_detector_file_to_an_output_path(testdata: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "in"
+    copy.mkdir()
+    shutil.copyfile(testdata / MOBILENET, copy / "x.pth")
+    assert main(["weights", "import", str(copy / "x.pth"), "--output", str(tmp_path / "out" / "d.pth")]) == 0
+    assert (tmp_path / "out" / "d.pth").read_bytes() == (copy / "x.pth").read_bytes()
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["d.pth"]  # no temporary file left
+
+
+def test_offline_fetch_exits_6_and_leaves_no_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    monkeypatch.setenv(DRIVE_URL_ENV, f"http://127.0.0.1:{sock.getsockname()[1]}")
+    sock.close()
+    home = tmp_path / "new_home"
+    monkeypatch.setenv("PANINI_VIDEO_HOME", str(home))
+    assert main(["weights", "fetch", "mfr"]) == 6
+    assert "cannot reach" in capsys.readouterr().err
+    assert not home.exists()
