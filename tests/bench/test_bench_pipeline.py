@@ -8,8 +8,13 @@ from pathlib import Path
 import pytest
 
 import panini_video.runtime.pipeline as runtime_pipeline
+from panini_video import cache
+from panini_video.bench.pipeline import bench_model
 from panini_video.cli import main
+from panini_video.config import RestoreConfig
 from panini_video.errors import InputError, UsageError
+from panini_video.models import VARIANTS, PaniniNet, save_model
+from panini_video.models.fetch import init_model
 
 CLIP = "videos/talking_720p_silent_audio.mp4"  # 1280x720, 180 frames, one face
 WEIGHTS = "weights/retinaface_mobilenet0.25_Final.pth"
@@ -80,3 +85,13 @@ def test_bench_pipeline_refuses_what_it_cannot_measure(testdata: Path, tmp_path:
     # The preview preset draws faces and restores nothing: no restoration to measure.
     argv = ["bench", "pipeline", clip, "--pipeline", "preview", "--model", "tiny", "-q"]
     assert main([*argv, "--detector-weights", str(testdata / WEIGHTS)]) == UsageError.exit_code
+
+
+def test_bench_model_says_what_the_weights_are(tmp_path: Path) -> None:
+    tiny = RestoreConfig(model="tiny", device="cpu")
+    assert bench_model(tiny, seed=2)[1] == "random weights, seed 2"  # no file: made here
+    init_model("tiny", seed=7)
+    assert bench_model(tiny, seed=2)[1] == "random weights, seed 7"  # the file's own label, not "trained"
+    plain = save_model(PaniniNet(VARIANTS["tiny"]), tmp_path / "t.safetensors")
+    assert bench_model(RestoreConfig(model=str(plain), device="cpu"))[1] == "trained weights"
+    assert cache.model_path("tiny").is_file()
