@@ -1,5 +1,4 @@
-import sys
 
-from panini_video.cli import main
+from panini_video.cli import console_main
 
-sys.exit(main())
+console_main()

@@ -8,10 +8,13 @@ tables or keys are refused with the allowed names.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin, get_type_hints
 
 from panini_video.errors import UsageError
 
@@ -22,90 +25,220 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 DreMode = Literal["track", "frame"]
 
 
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """The accepted values of one setting: a closed range (``lo_open``: lo itself refused) and the flag."""
+
+    lo: float | None = None
+    hi: float | None = None
+    flag: str | None = None
+    lo_open: bool = False
+    parse: Callable[[Any], Any] | None = None  # turns a preset's text ("2G") into the field's type
+
+    def describe(self) -> str:
+        if self.lo is not None and self.hi is not None:
+            start, join = ("above", "and at most") if self.lo_open else ("from", "to")
+            return f"{start} {_num(self.lo)} {join} {_num(self.hi)}"
+        if self.lo is not None:
+            return f"{'above' if self.lo_open else 'at least'} {_num(self.lo)}"
+        return f"at most {_num(self.hi)}"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def setting(default: Any, lo: float | None = None, hi: float | None = None, **kw: Any) -> Any:
+    """A config field with its accepted range (see ``Limit``)."""
+    return field(default=default, metadata={"limit": Limit(lo, hi, **kw)})
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from ``2G``, ``512M``, ``1.5GiB``, ``100000`` (binary units: K = 1024)."""
+    if isinstance(value, bool):
+        raise UsageError(f"not a size: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise UsageError(f"not a size in bytes: {value!r}")
+        return int(value)
+    text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+    scale = 1
+    if text and text[-1] in "KMGT":
+        scale = 1024 ** ("KMGT".index(text[-1]) + 1)
+        text = text[:-1]
+    try:
+        number = float(text)
+    except ValueError:
+        raise UsageError(f"not a size: {value!r} (examples: 2G, 512M, 1500000000)") from None
+    if not math.isfinite(number):
+        raise UsageError(f"not a size: {value!r}")
+    return int(number * scale)
+
+
+class _Section:
+    """Checks every field of a config section against its type and ``Limit`` when it is made."""
+
+    section: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        hints = get_type_hints(type(self))
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            where = f"{self.section}.{f.name}" if self.section else f.name
+            limit: Limit | None = f.metadata.get("limit")
+            if limit is not None and limit.flag:
+                where += f" ({limit.flag})"
+            if dataclasses.is_dataclass(value):
+                continue
+            _check_value(hints[f.name], value, where)
+            if limit is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+                bad = (limit.lo is not None and (value < limit.lo or (limit.lo_open and value == limit.lo))) or (
+                    limit.hi is not None and value > limit.hi
+                )
+                if bad:
+                    raise UsageError(f"{where} must be {limit.describe()}, got {value!r}")
+
+
+def _check_value(hint: Any, value: Any, where: str) -> None:
+    """``value`` fits ``hint`` (bool, int, float, str, Literal, X | None); floats must be finite."""
+    options = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+    if value is None:
+        if type(None) in options:
+            return
+        raise UsageError(f"{where} must be set")
+    for option in options:
+        if get_origin(option) is Literal:
+            if value in get_args(option) and isinstance(value, str):
+                return
+            raise UsageError(f"{where} must be one of {', '.join(map(str, get_args(option)))}, got {value!r}")
+    if isinstance(value, bool):
+        if bool in options:
+            return
+    elif isinstance(value, int):
+        if int in options or float in options:
+            return
+    elif isinstance(value, float):
+        if float in options:
+            if not math.isfinite(value):
+                raise UsageError(f"{where} must be a finite number, got {value!r}")
+            return
+    elif isinstance(value, str) and str in options:
+        return
+    words = {int: "a whole number", float: "a number", bool: "true or false", str: "text", type(None): "unset"}
+    names = " or ".join(words.get(o, getattr(o, "__name__", str(o))) for o in options)
+    raise UsageError(f"{where} must be {names}, got {value!r}")
+
+
 @dataclass(frozen=True)
-class IOConfig:
-    """Encoder of the output; None means: chosen from the output's extension."""
+class IOConfig(_Section):
+    """Encoder of the output; None means: chosen from the output's extension.
+
+    The encoder settings are checked against the encoder itself (``io.encoder.plan_encoder``
+    opens it before the first frame): a codec that is no video encoder, a crf out of that
+    codec's range, a preset or pixel format it does not know are refused there.
+    """
+
+    section: ClassVar[str] = "io"
 
     codec: str | None = None  # libx264 for .mp4/.mov/.mkv, libvpx-vp9 for .webm
     crf: int | None = None  # codec default when None (23 for x264, 32 for VP9)
     preset: str | None = None  # x264 speed preset (medium when None)
     pix_fmt: str | None = None  # yuv420p when None
-    decode_threads: int = 0  # 0: FFmpeg picks
+    decode_threads: int = setting(0, 0, 256)  # 0: FFmpeg picks
 
 
 @dataclass(frozen=True)
-class RuntimeConfig:
-    """The stage graph: queue sizes and what happens when a stage falls behind."""
+class RuntimeConfig(_Section):
+    """The stage graph: queue sizes, memory and what happens when a stage falls behind."""
 
-    queue_size: int = 8  # bounded queues keep memory flat; larger smooths bursts
-    backpressure: Backpressure = "block"  # block for files; drop-oldest for live sources
+    section: ClassVar[str] = "runtime"
+
+    queue_size: int = setting(8, 1, 1024, flag="--queue-size")  # larger smooths bursts; bounded by max_memory
+    backpressure: Backpressure = "block"  # block for files; drop-oldest for live sources only
+    # bytes the frames in flight may take; None: a quarter of the machine's memory
+    max_memory: int | None = setting(None, 64 * 2**20, 2**50, flag="--max-memory", parse=parse_size)
 
 
 @dataclass(frozen=True)
-class DetectConfig:
+class DetectConfig(_Section):
     """Face detection: which RetinaFace, how often, at what size."""
+
+    section: ClassVar[str] = "detect"
 
     detector: Literal["mobilenet", "resnet50"] = "mobilenet"
     weights: str | None = None  # path; None: the cache directory
-    threshold: float = 0.8  # higher: fewer false faces, more missed small ones
-    det_size: int = 640  # longest side the frame is scaled to for detection
-    nms_threshold: float = 0.4
-    detect_every: int = 1  # detect every N frames; tracking carries faces between
-    batch_frames: int = 4  # frames per detector call
+    threshold: float = setting(0.8, 0.0, 1.0, lo_open=True, flag="--det-threshold")  # higher: fewer false faces
+    det_size: int = setting(640, 64, 4096, flag="--det-size")  # longest side the frame is scaled to
+    nms_threshold: float = setting(0.4, 0.0, 1.0, lo_open=True)
+    detect_every: int = setting(1, 1, 1000, flag="--detect-every")  # tracking carries faces between
+    batch_frames: int = setting(4, 1, 64)  # frames per detector call
     device: str | None = None  # None: same as restore.device
 
 
 @dataclass(frozen=True)
-class TrackConfig:
+class TrackConfig(_Section):
     """Tracking: IoU association with Kalman prediction; scene cuts reset it."""
 
-    iou_threshold: float = 0.3
-    max_misses: int = 10  # frames a track survives undetected
-    min_hits: int = 1
-    scene_cut_threshold: float = 0.5  # histogram distance above which a frame is a cut
+    section: ClassVar[str] = "track"
+
+    iou_threshold: float = setting(0.3, 0.0, 1.0, lo_open=True)
+    max_misses: int = setting(10, 0, 10000)  # frames a track survives undetected
+    min_hits: int = setting(1, 1, 1000)
+    scene_cut_threshold: float = setting(0.5, 0.0, 1.0, lo_open=True)  # histogram distance of a cut
 
 
 @dataclass(frozen=True)
-class SmoothConfig:
+class SmoothConfig(_Section):
     """Causal landmark smoothing per track (One-Euro); strength 0 turns it off."""
 
-    strength: float = 1.0
+    section: ClassVar[str] = "smooth"
+
+    strength: float = setting(1.0, 0.0, 100.0, flag="--smooth")  # divides the filter's cutoffs
 
 
 @dataclass(frozen=True)
-class SelectConfig:
+class SelectConfig(_Section):
     """Which faces are restored."""
 
-    max_faces: int | None = None
-    min_face_size: float = 0.0  # pixels, box height
+    section: ClassVar[str] = "select"
+
+    max_faces: int | None = setting(None, 1, 10000, flag="--max-faces")
+    min_face_size: float = setting(0.0, 0.0, 100000.0, flag="--min-face-size")  # pixels, box height
     only_largest: bool = False
 
 
 @dataclass(frozen=True)
-class BlendConfig:
+class BlendConfig(_Section):
     """Paste-back of restored faces."""
 
+    section: ClassVar[str] = "blend"
+
     color_match: bool = False
-    feather: float = 0.05  # blur of the mask, as a share of the crop size
+    feather: float = setting(0.05, 0.0, 0.5)  # blur of the mask, as a share of the crop size
 
 
 @dataclass(frozen=True)
-class RestoreConfig:
+class RestoreConfig(_Section):
     """Panini-Net restoration."""
+
+    section: ClassVar[str] = "restore"
 
     model: str = "mfr"  # mfr | sr | tiny | PATH to a .safetensors file
     device: str | None = None  # None: cuda when available, else cpu
     precision: Precision = "auto"
-    batch_size: int = 8
-    max_wait_ms: float = 50.0  # how long a partial batch waits for more faces
+    batch_size: int = setting(8, 1, 1024, flag="--batch-size")
+    max_wait_ms: float = setting(50.0, 0.0, 60000.0)  # how long a partial batch waits for more faces
     dre_mode: DreMode = "track"
-    dre_warmup: int = 5  # K: frames whose codes start a track's code
-    dre_ema: float = 0.02  # how fast a track's code follows later frames; 0 freezes it
-    upscale: int = 1
+    dre_warmup: int = setting(5, 1, 1000)  # K: frames whose codes start a track's code
+    dre_ema: float = setting(0.02, 0.0, 1.0, flag="--dre-ema")  # how fast a track's code follows; 0 freezes it
+    upscale: int = setting(1, 1, 8, flag="--upscale")
+    download: bool = True  # fetch the official mfr/sr weights on first use when the cache lacks them
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(_Section):
     """Everything one run needs, section by section."""
 
     io: IOConfig = field(default_factory=IOConfig)
@@ -126,6 +259,18 @@ class RunConfig:
         return _merge(self, overrides, "")
 
 
+SECTIONS: tuple[type[_Section], ...] = (
+    IOConfig,
+    RuntimeConfig,
+    DetectConfig,
+    TrackConfig,
+    SmoothConfig,
+    SelectConfig,
+    BlendConfig,
+    RestoreConfig,
+)
+
+
 def _merge(obj: Any, values: dict[str, Any], where: str) -> Any:
     known = {f.name: f for f in fields(obj)}
     changes: dict[str, Any] = {}
@@ -139,21 +284,25 @@ def _merge(obj: Any, values: dict[str, Any], where: str) -> Any:
                 raise UsageError(f"'{where}{key}' must be a table")
             changes[name] = _merge(current, value, f"{where}{key}.")
         elif value is not None:
-            changes[name] = _check_type(current, value, f"{where}{key}")
-    return dataclasses.replace(obj, **changes)
+            limit: Limit | None = known[name].metadata.get("limit")
+            if limit is not None and limit.parse is not None:
+                try:
+                    value = limit.parse(value)
+                except UsageError as e:
+                    raise UsageError(f"'{where}{key}': {e}") from None
+            changes[name] = _coerce(get_type_hints(type(obj))[name], value, f"{where}{key}")
+    return dataclasses.replace(obj, **changes)  # __post_init__ checks types and ranges
 
 
-def _check_type(current: Any, value: Any, where: str) -> Any:
-    if isinstance(current, bool) and not isinstance(value, bool):
-        raise UsageError(f"'{where}' must be true or false, got {value!r}")
-    if isinstance(current, int) and not isinstance(current, bool) and isinstance(value, float):
-        if not value.is_integer():
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    """A whole float for an int field becomes an int; an int for a float field a float."""
+    options = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+    if isinstance(value, float) and int in options and float not in options:
+        if not math.isfinite(value) or not value.is_integer():
             raise UsageError(f"'{where}' must be a whole number, got {value!r}")
         return int(value)
-    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and float in options and int not in options:
         return float(value)
-    if current is not None and not isinstance(value, type(current)):
-        raise UsageError(f"'{where}' must be {type(current).__name__}, got {value!r}")
     return value
 
 

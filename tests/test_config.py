@@ -45,3 +45,73 @@ def test_error_family_is_catchable_both_ways() -> None:
     assert issubclass(errors.ProcessingError, RuntimeError)
     codes = {c.exit_code for c in vars(errors).values() if isinstance(c, type) and issubclass(c, PaniniError)}
     assert {1, 2, 3, 4, 5, 6, 130} <= codes
+
+
+def _bad_values(limit, hint_types: set[type]) -> list[object]:
+    """Values outside a field's range, non-finite and wrongly typed ones."""
+    bad: list[object] = [float("nan"), float("inf"), float("-inf"), "text", True, [1]]
+    if limit is not None and limit.lo is not None:
+        bad.append(limit.lo if limit.lo_open else limit.lo - 1)
+        bad.append(-(10**9))
+    if limit is not None and limit.hi is not None:
+        bad.append(limit.hi * 10 + 1 if float in hint_types else int(limit.hi) * 10 + 1)
+        bad.append(10**30)
+    if float not in hint_types:
+        bad.append(2.5)  # not whole
+    return bad
+
+
+def _walk_fields():
+    import dataclasses
+    from typing import get_args, get_origin, get_type_hints
+
+    from panini_video.config import SECTIONS
+
+    for section in SECTIONS:
+        hints = get_type_hints(section)
+        for f in dataclasses.fields(section):
+            hint = hints[f.name]
+            types = set(get_args(hint)) if get_args(hint) and get_origin(hint) is not None else {hint}
+            limit = f.metadata.get("limit")
+            if get_origin(hint) is not None and str(get_origin(hint)) == "typing.Literal":
+                yield section.section, f.name, ["banana", 1, None]
+            elif limit is not None:
+                yield section.section, f.name, _bad_values(limit, types)
+            elif bool in types:
+                yield section.section, f.name, [1, "yes", float("nan")]
+
+
+WALK = list(_walk_fields())
+
+
+@pytest.mark.parametrize(("section", "key", "values"), WALK, ids=[f"{s}.{k}" for s, k, _ in WALK])
+def test_every_setting_refuses_bad_values_from_a_preset(section: str, key: str, values: list[object]) -> None:
+    for value in values:
+        if value is None:  # None means "flag not given" in overrides; a preset cannot say it
+            continue
+        with pytest.raises(UsageError, match=rf"{section}\.{key}"):
+            RunConfig().with_overrides({section: {key: value}})
+
+
+def test_the_walk_covers_every_numeric_and_choice_setting() -> None:
+    import dataclasses
+
+    from panini_video.config import SECTIONS
+
+    walked = {(s, k) for s, k, _ in WALK}
+    free = {("io", n) for n in ("codec", "crf", "preset", "pix_fmt")}  # checked by the encoder (test_encoder)
+    free |= {("detect", "weights"), ("detect", "device"), ("restore", "device"), ("restore", "model")}  # names
+    every = {(c.section, f.name) for c in SECTIONS for f in dataclasses.fields(c)}
+    assert every - walked - free == set()
+
+
+def test_good_values_at_the_edges_are_taken() -> None:
+    cfg = RunConfig().with_overrides(
+        {
+            "detect": {"det_size": 64, "threshold": 1.0},
+            "restore": {"dre_ema": 0, "upscale": 8},
+            "smooth": {"strength": 0},
+        }
+    )
+    assert (cfg.detect.det_size, cfg.restore.dre_ema, cfg.smooth.strength) == (64, 0.0, 0.0)
+    assert RunConfig().with_overrides({"runtime": {"max_memory": "1.5G"}}).runtime.max_memory == int(1.5 * 2**30)

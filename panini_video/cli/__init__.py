@@ -10,9 +10,13 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
+import os
 import sys
+import threading
 from collections.abc import Sequence
 
+from panini_video import outputs
+from panini_video.cli.signals import stop_on_signals
 from panini_video.errors import Interrupted, PaniniError
 
 log = logging.getLogger(__name__)
@@ -71,12 +75,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         rest = args
     ns = parser.parse_args(rest)
     setup_logging(getattr(ns, "verbose", 0) - (1 if getattr(ns, "quiet", False) else 0))
-    try:
-        return int(module.run(ns) or 0)
-    except PaniniError as exc:
-        print(f"panini-video: error: {exc}", file=sys.stderr)
-        log.debug("details", exc_info=True)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("panini-video: interrupted", file=sys.stderr)
-        return Interrupted.exit_code
+    written = len(outputs.committed)
+    with stop_on_signals():
+        try:
+            return int(module.run(ns) or 0)
+        except KeyboardInterrupt as exc:  # a signal (see cli.signals), or Ctrl-C outside its handler
+            code = exc.exit_code if isinstance(exc, Interrupted) else Interrupted.exit_code
+            done = outputs.committed[written:]
+            if done:
+                names = ", ".join(str(p) for p in done)
+                print(f"panini-video: {exc or 'interrupted'} after {names} was written complete", file=sys.stderr)
+            else:
+                print(f"panini-video: {exc or 'interrupted'}; no output was written", file=sys.stderr)
+            return code
+        except PaniniError as exc:
+            print(f"panini-video: error: {exc}", file=sys.stderr)
+            log.debug("details", exc_info=True)
+            return exc.exit_code
+
+
+def console_main() -> None:
+    """The console script: ``main``, then an exit that native threads still stopping cannot abort.
+
+    A stage thread still inside torch or FFmpeg when the interpreter finalises would be unwound
+    through C++ frames that do not allow it (a native abort, exit 134); with every output already
+    committed or removed, leaving with ``os._exit`` skips that.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+    if others:
+        logging.shutdown()
+        os._exit(code)
+    sys.exit(code)

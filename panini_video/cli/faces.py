@@ -20,10 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -32,9 +30,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-from panini_video.cli.run import DEFAULT_PIPELINE, add_face_options, face_overrides, sigterm_as_interrupt
+from panini_video import outputs
+from panini_video.cli.run import (
+    DEFAULT_PIPELINE,
+    add_face_options,
+    add_overwrite_options,
+    face_overrides,
+    overwrite_mode,
+)
 from panini_video.config import RunConfig, load_config
-from panini_video.errors import CorruptInputError, InputError, InputNotFoundError, OutputError, UsageError
+from panini_video.errors import CorruptInputError, InputError, InputNotFoundError
 from panini_video.records import Face, Frame, FrameItem
 
 log = logging.getLogger(__name__)
@@ -248,40 +253,24 @@ def write_json(target: str, data: dict[str, Any]) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    path = Path(target)
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise OutputError(f"cannot write the JSON to {target}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+    outputs.write_text(target, text, option="--json")
 
 
-def check_inputs(inputs: list[str], json_target: str | None) -> None:
-    """Fail before any work: a missing input, a folder, or a JSON path that cannot be written."""
-    from panini_video.runtime.pipeline import same_file
+def check_inputs(inputs: list[str], json_target: str | None, overwrite: outputs.Overwrite = "refuse") -> bool:
+    """Fail before any work: a missing input, a folder, or a JSON path that cannot be written.
 
+    False when the JSON exists and ``overwrite`` is ``skip`` (nothing to do).
+    """
     for path in inputs:
         p = Path(path)
         if not p.exists():
             raise InputNotFoundError(f"{p}: no such file")
         if p.is_dir():
             raise InputError(f"{p}: is a folder, not a photo or video file")
-    if json_target is None or json_target == "-":
-        return
-    target = Path(json_target)
-    if target.is_dir():
-        raise OutputError(f"--json {target}: is a folder; give a file path")
-    if not target.parent.is_dir():
-        raise OutputError(f"--json {target}: folder {target.parent} does not exist")
-    if any(same_file(path, target) for path in inputs):
-        raise UsageError(f"--json {target} is one of the inputs; choose another path")
+    if json_target is not None:
+        targets = [outputs.Output(json_target, "--json", stdout_ok=True)]
+        return outputs.check_outputs(targets, inputs, overwrite)
+    return True
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -303,6 +292,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "--pipeline", metavar="NAME|FILE", default=DEFAULT_PIPELINE, help="preset or TOML file (default: %(default)s)"
     )
     parser.add_argument("--device", help="detector device: cpu, cuda, cuda:1, ... (default: cuda when available)")
+    add_overwrite_options(parser)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="errors only, no progress bar")
     add_face_options(parser)
@@ -315,7 +305,11 @@ def run(args: argparse.Namespace) -> int:
     from panini_video.restore.executor import resolve_device
 
     inputs = list(dict.fromkeys(args.inputs))  # one key per input in the JSON: a repeat is read once
-    check_inputs(inputs, args.json)
+    if not check_inputs(inputs, args.json, overwrite_mode(args)):
+        log.warning("%s exists; skipped (-n)", args.json)
+        return 0
+    if args.json not in (None, "-"):
+        outputs.remove_stale_temps([Path(args.json).parent])
     overrides: dict[str, Any] = face_overrides(args)
     overrides["detect"]["device"] = args.device
     config = load_config(args.pipeline, overrides)
@@ -323,14 +317,13 @@ def run(args: argparse.Namespace) -> int:
     detector = load_detector(config.detect, device)
     finder = FaceFinder(config, detector)
     results: dict[str, InputFaces] = {}
-    with sigterm_as_interrupt():
-        for path in inputs:
-            progress = ProgressBar(description=Path(path).name) if ProgressBar.wanted(args.quiet) else None
-            result = finder.find(path, progress)
-            log.info("%s: %d frames, %d tracks", path, len(result.frames), len(result.tracks()))
-            if args.json is None:  # the summary as each input is done: a long batch shows its progress
-                print("\n".join(summary_lines(result)), flush=True)
-            results[path] = result
+    for path in inputs:
+        progress = ProgressBar(description=Path(path).name) if ProgressBar.wanted(args.quiet) else None
+        result = finder.find(path, progress)
+        log.info("%s: %d frames, %d tracks", path, len(result.frames), len(result.tracks()))
+        if args.json is None:  # the summary as each input is done: a long batch shows its progress
+            print("\n".join(summary_lines(result)), flush=True)
+        results[path] = result
     if args.json is not None:
         write_json(args.json, {path: r.to_dict() for path, r in results.items()})
     return 0

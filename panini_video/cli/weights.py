@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from panini_video import cache
+from panini_video.cli.run import add_overwrite_options
 from panini_video.models.keys import LISTED
 
 DESCRIPTION = "Get, convert and inspect Panini-Net and RetinaFace weights (in $PANINI_VIDEO_HOME or the user cache)."
@@ -44,12 +45,14 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p = sub.add_parser("import", parents=[common], help="convert an official checkpoint into the cache")
     p.add_argument("file", type=Path, help="an official .pth checkpoint, a state_dict, or a RetinaFace .pth")
     p.add_argument("--variant", choices=LISTED, help="default: told from the checkpoint's keys")
-    p.add_argument("--output", type=Path, help="write here instead of the cache")
+    p.add_argument("--output", type=Path, help="write here instead of the cache (kept if it exists, unless -y)")
+    add_overwrite_options(p)
     p = sub.add_parser("init", parents=[common], help="write seeded random weights (tiny only)")
     p.add_argument("variant", choices=RANDOM_VARIANTS, help="the variant")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     p.add_argument("--output", type=Path, help="write here instead of the cache")
-    p.add_argument("--force", action="store_true", help="replace the file if it exists")
+    add_overwrite_options(p)
+    p.add_argument("--force", action="store_true", dest="overwrite", help="the same as -y")
     sub.add_parser("list", parents=[common], help="list the weights in the cache")
     return parser
 
@@ -79,6 +82,8 @@ def _import(args: argparse.Namespace) -> int:
     from panini_video.faces.retinaface_weights import guess_backbone, import_detector, tensors_of
     from panini_video.models.checkpoint import import_content, read_checkpoint
 
+    if args.output is not None and not _check_dest(args, args.output, [args.file]):
+        return 0
     content = read_checkpoint(args.file)
     state = tensors_of(content) if args.variant is None else None
     backbone = guess_backbone(state) if state is not None else None
@@ -92,15 +97,28 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from panini_video.errors import UsageError
     from panini_video.models.fetch import init_model
 
     dest = args.output or cache.model_path(args.variant)
-    if dest.exists() and not args.force:
-        raise UsageError(f"{dest} exists; pass --force to replace it with random weights (seed {args.seed})")
+    if args.output is None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    if not _check_dest(args, dest, []):
+        return 0
     path = init_model(args.variant, seed=args.seed, dest=dest)
     print(f"random {args.variant} weights (seed {args.seed}; a stand-in that restores nothing) -> {path}")
     return 0
+
+
+def _check_dest(args: argparse.Namespace, dest: Path, inputs: list[Path]) -> bool:
+    """The output rule (panini_video.outputs) for a weight file; False: it exists and -n skips it."""
+    from panini_video import outputs
+    from panini_video.cli.run import overwrite_mode
+
+    if not outputs.check_outputs([outputs.Output(str(dest), "--output")], inputs, overwrite_mode(args)):
+        print(f"{dest} exists; skipped (-n)")
+        return False
+    outputs.remove_stale_temps([dest.parent])
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,6 @@ hence ``map_location``.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from panini_video import cache
 from panini_video.config import DetectConfig
 from panini_video.errors import CheckpointMismatchError, WeightsError, WeightsNotFoundError
 from panini_video.faces.retinaface_net import Backbone, RetinaFaceNet
+from panini_video.outputs import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -138,19 +137,14 @@ def _copy_file(source: Path, dest: Path) -> Path:
     """Copy through a temporary file in ``dest``'s folder, renamed once its bytes equal the source's."""
     from panini_video.download import file_sha256
 
-    tmp: str | None = None
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as f:
+        with atomic_output(dest, suffix=".tmp") as tmp, open(tmp, "wb") as out, open(source, "rb") as f:
             while chunk := f.read(1 << 20):
                 out.write(chunk)
-        if file_sha256(tmp) != file_sha256(source):
-            raise WeightsError(f"the copy of {source} differs from it; nothing was written to {dest}")
-        os.replace(tmp, dest)
+            out.flush()
+            if file_sha256(tmp) != file_sha256(source):
+                raise WeightsError(f"the copy of {source} differs from it; nothing was written to {dest}")
     except OSError as exc:
         raise WeightsError(f"cannot copy {source} to {dest}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)  # gone already when the rename happened
     return dest

@@ -9,6 +9,7 @@ buffered beyond what FFmpeg's interleaver holds while the video encoder's lookah
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,11 +19,13 @@ from pathlib import Path
 import av
 import av.container
 
-from panini_video.io.probe import open_input
+from panini_video.io.probe import ffmpeg_url, open_input
 
 log = logging.getLogger(__name__)
 
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+_USUAL_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+_FRAME_SIZES = {"aac": 1024, "libopus": 960}  # samples per frame the encoder wants
 # tags FFmpeg writes itself or that describe the input's encoding, not its content
 DROPPED_TAGS = frozenset({"encoder", "vendor_id", "duration", "major_brand", "minor_version", "compatible_brands"})
 
@@ -34,6 +37,7 @@ class _Route:
     source: av.audio.stream.AudioStream
     target: av.audio.stream.AudioStream
     transcode: bool
+    resampler: av.AudioResampler | None = None  # to the encoder's sample format and frame size
 
 
 class AudioRemuxer:
@@ -70,7 +74,7 @@ class AudioRemuxer:
         fallback_codec: str,
     ) -> _Route:
         name = s.codec_context.name
-        if name in supported:
+        if name in supported and copy_works(self.source, s.index, output.format.name):
             target = output.add_stream_from_template(s)
             transcode = False
         else:
@@ -81,9 +85,20 @@ class AudioRemuxer:
             if not isinstance(added, av.AudioStream):
                 raise ValueError(f"{fallback_codec} is not an audio encoder")
             target = added
-            target.layout = s.codec_context.layout
+            layout = s.codec_context.layout
+            if layout.name.endswith("channels"):  # an unordered layout (PCM in Matroska): the usual one
+                layout = av.AudioLayout(_USUAL_LAYOUTS.get(s.codec_context.channels, "stereo"))
+            target.layout = layout
             transcode = True
-            log.info(
+            encoder = av.Codec(fallback_codec, "w")
+            sample_fmt = (encoder.audio_formats or (None,))[0]
+            resampler = av.AudioResampler(
+                format=sample_fmt,
+                layout=layout,
+                rate=rate,
+                frame_size=_FRAME_SIZES.get(fallback_codec),
+            )
+            log.warning(
                 "%s: audio stream %d (%s) cannot go into %s as it is; transcoding to %s",
                 self.source,
                 s.index,
@@ -94,7 +109,7 @@ class AudioRemuxer:
         target.metadata.update({k: v for k, v in s.metadata.items() if k.lower() not in DROPPED_TAGS})
         if s.language:
             target.metadata["language"] = s.language
-        return _Route(source=s, target=target, transcode=transcode)
+        return _Route(source=s, target=target, transcode=transcode, resampler=resampler if transcode else None)
 
     @property
     def has_audio(self) -> bool:
@@ -122,10 +137,15 @@ class AudioRemuxer:
     def _route(self, output: av.container.OutputContainer, pkt: av.Packet) -> None:
         route = self._routes[pkt.stream.index]
         if route.transcode:
-            for frame in route.source.decode(pkt):  # the empty packet at the end flushes the decoder
-                for out in route.target.encode(frame):
-                    output.mux(out)
-                    self.packets_transcoded += 1
+            frames = route.source.decode(pkt)  # the empty packet at the end flushes the decoder
+            if pkt.size == 0:
+                frames = [*frames, None]  # and then the resampler's last partial frame
+            for frame in frames:
+                for ready in route.resampler.resample(frame) if route.resampler else [frame]:
+                    ready.pts = None  # the encoder counts samples from the first one
+                    for out in route.target.encode(ready):
+                        output.mux(out)
+                        self.packets_transcoded += 1
             return
         if pkt.size == 0:  # demux's end-of-stream marker, nothing to copy
             return
@@ -151,6 +171,26 @@ class AudioRemuxer:
         if packets is not None:
             getattr(packets, "close", lambda: None)()
         self._input.close()
+
+
+def copy_works(source: Path, index: int, format_name: str) -> bool:
+    """Whether the muxer takes stream ``index`` of ``source`` as it is: a header, one packet and
+    the trailer written to memory (MP4 accepts PCM in its header and refuses it in the trailer)."""
+    try:
+        with av.open(ffmpeg_url(source), mode="r") as src:
+            stream = src.streams[index]
+            with av.open(io.BytesIO(), mode="w", format=format_name.split(",")[0]) as trial:
+                target = trial.add_stream_from_template(stream)
+                trial.start_encoding()
+                for pkt in src.demux(stream):
+                    if pkt.size:
+                        pkt.stream = target
+                        trial.mux(pkt)
+                        break
+    except (av.FFmpegError, ValueError, OSError) as e:
+        log.debug("%s: stream %d cannot be copied into %s: %s", source, index, format_name, e)
+        return False
+    return True
 
 
 def _packet_time(pkt: av.Packet) -> Fraction | float | None:

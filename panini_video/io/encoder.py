@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import av
 
 from panini_video.config import IOConfig
-from panini_video.errors import OutputError
+from panini_video.errors import OutputError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,29 @@ CONTAINERS: dict[str, tuple[str, str]] = {
 
 _H26X = {"libx264", "libx264rgb", "libx265", "h264", "hevc"}
 _DEFAULT_PIX_FMT = "yuv420p"
+# the crf each encoder accepts (8-bit); encoders not listed have no crf
+CRF_RANGES: dict[str, tuple[int, int]] = {
+    "libx264": (0, 51),
+    "libx264rgb": (0, 51),
+    "libx265": (0, 51),
+    "libvpx-vp9": (0, 63),
+    "libvpx": (0, 63),
+    "libaom-av1": (0, 63),
+    "libsvtav1": (0, 63),
+}
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
+VPX_DEADLINES = ("good", "best", "realtime")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +91,29 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int]) -> Encoder
     if config.codec:
         codec = config.codec
     try:
-        av.Codec(codec, "w")
+        encoder = av.Codec(codec, "w")
     except Exception as e:  # av raises UnknownCodecError (a ValueError) or FFmpegError
-        raise OutputError(f"{path}: no encoder named {codec!r} in this FFmpeg build") from e
+        raise UsageError(f"--codec {codec}: no encoder of that name in this FFmpeg build") from e
+    if encoder.type != "video":
+        raise UsageError(f"--codec {codec}: is an {encoder.type} encoder; give a video encoder (libx264, libx265, ...)")
     width, height = size
-    pix_fmt = config.pix_fmt or _DEFAULT_PIX_FMT
+    accepted = [f.name for f in (encoder.video_formats or ())]
+    pix_fmt = config.pix_fmt or (_DEFAULT_PIX_FMT if not accepted or _DEFAULT_PIX_FMT in accepted else accepted[0])
     try:
         fmt = av.VideoFormat(pix_fmt)
     except Exception as e:
-        raise OutputError(f"{path}: unknown pixel format {pix_fmt!r}") from e
+        raise UsageError(f"--pix-fmt {pix_fmt}: unknown pixel format") from e
+    if accepted and pix_fmt not in accepted:
+        raise UsageError(f"--pix-fmt {pix_fmt}: {codec} does not take it; it takes {', '.join(accepted)}")
+    if config.crf is not None and codec in CRF_RANGES:
+        lo, hi = CRF_RANGES[codec]
+        if not lo <= config.crf <= hi:
+            raise UsageError(f"--crf {config.crf}: {codec} takes a crf from {lo} to {hi}")
+    if config.preset and codec in ("libx264", "libx264rgb", "libx265") and config.preset not in X264_PRESETS:
+        raise UsageError(f"--preset {config.preset}: {codec} knows {', '.join(X264_PRESETS)}")
+    vpx_known = (*VPX_DEADLINES, *X264_PRESETS)  # an x264 name (from a preset file) is ignored by VP9
+    if config.preset and codec in ("libvpx-vp9", "libvpx") and config.preset not in vpx_known:
+        raise UsageError(f"--preset {config.preset}: {codec} knows {', '.join(VPX_DEADLINES)} (its deadline)")
     coded = (width, height)
     odd_w = width % 2 == 1 and fmt.chroma_width(2) == 1
     odd_h = height % 2 == 1 and fmt.chroma_height(2) == 1
@@ -95,24 +133,24 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int]) -> Encoder
                 *coded,
             )
     options: dict[str, str] = {}
+    if config.crf is not None and codec not in CRF_RANGES:
+        log.warning("%s: %s has no crf; crf %d ignored", path, codec, config.crf)
     if codec in ("libx264", "libx265"):
         if config.crf is not None:
             options["crf"] = str(config.crf)
         options["preset"] = config.preset or "medium"
+        if codec == "libx265":
+            options["x265-params"] = "log-level=warning"  # x265 prints a page of settings at info
     elif codec == "libvpx-vp9":
         # constant-quality mode needs b:v=0; row-mt and cpu-used keep VP9 from being painfully slow
         options.update({"crf": str(config.crf if config.crf is not None else 32), "b": "0"})
         options.update({"row-mt": "1", "cpu-used": "4"})
-        if config.preset:
-            if config.preset in ("good", "best", "realtime"):
-                options["deadline"] = config.preset
-            else:
-                log.warning("%s: preset %r means nothing to %s; ignored", path, config.preset, codec)
-    else:
-        if config.crf is not None:
-            options["crf"] = str(config.crf)
-        if config.preset:
-            options["preset"] = config.preset
+        if config.preset in VPX_DEADLINES:
+            options["deadline"] = config.preset
+        elif config.preset:
+            log.warning("%s: preset %r is x264's; %s ignores it", path, config.preset, codec)
+    elif config.preset:
+        log.warning("%s: %s has no speed preset; preset %r ignored", path, codec, config.preset)
     container_options: dict[str, str] = {}
     if ext in (".mp4", ".m4v", ".mov"):
         container_options["movflags"] = "+faststart"  # index first: playable while downloading
@@ -120,7 +158,7 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int]) -> Encoder
         # FFmpeg would shift every timestamp so the earliest (AAC priming: about -64 ms) is 0;
         # Matroska blocks can sit before their cluster, so keep the input's times instead
         container_options["avoid_negative_ts"] = "disabled"
-    return EncoderPlan(
+    plan = EncoderPlan(
         codec=codec,
         pix_fmt=pix_fmt,
         size=(width, height),
@@ -129,3 +167,24 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int]) -> Encoder
         options=options,
         container_options=container_options,
     )
+    try_encoder(plan)
+    return plan
+
+
+def try_encoder(plan: EncoderPlan) -> None:
+    """Open the encoder with the plan's size, format and options: whatever it refuses, it refuses now."""
+    ctx = av.CodecContext.create(plan.codec, "w")
+    assert isinstance(ctx, av.VideoCodecContext)
+    ctx.width, ctx.height = plan.coded_size
+    ctx.pix_fmt = plan.pix_fmt
+    ctx.time_base = Fraction(1, 25)
+    ctx.framerate = Fraction(25)
+    ctx.options = dict(plan.options)
+    try:
+        ctx.open()
+    except (av.FFmpegError, OverflowError, ValueError) as e:
+        settings = ", ".join(f"{k}={v}" for k, v in plan.options.items()) or "no options"
+        w, h = plan.coded_size
+        raise UsageError(f"the encoder {plan.codec} refuses {w}x{h} {plan.pix_fmt} with {settings} ({e})") from e
+    finally:
+        del ctx  # freed with the object

@@ -93,6 +93,14 @@ class VideoInfo:
 # FFmpeg demuxers that turn text into pictures (its "tty" demuxer takes any .txt, .ans, .nfo, ...
 # file and renders the characters): a text file given as the input is a mistake, not a video.
 TEXT_FORMATS = frozenset({"tty"})
+# elementary streams without a container: no timestamps, and FFmpeg's demuxer assumes 25 fps
+# unless told; the rate is in the stream's own header (H.264/HEVC VUI timing), read by the decoder
+RAW_FORMATS = frozenset({"h264", "hevc", "m4v", "mpegvideo", "vvc", "cavsvideo"})
+
+
+def ffmpeg_url(path: str | os.PathLike[str]) -> str:
+    """A local path as FFmpeg's file protocol: ``a:b.mp4`` is a file, not protocol ``a``."""
+    return "file:" + str(Path(path).absolute())
 
 
 def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
@@ -109,7 +117,7 @@ def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
     if size == 0:
         raise CorruptInputError(f"{p}: is empty (0 bytes)")
     try:
-        container = av.open(str(p), mode="r")
+        container = av.open(ffmpeg_url(p), mode="r")
     except PermissionError as e:
         raise InputError(f"{p}: cannot be read (permission denied)") from e
     except av.FFmpegError as e:
@@ -206,6 +214,8 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         tb = vs.time_base or Fraction(1, 90000)
         base = vs.base_rate or vs.guessed_rate
         rate = vs.average_rate or base or Fraction(25)
+        if container.format.name in RAW_FORMATS and ctx.framerate:
+            base = rate = Fraction(ctx.framerate)  # the stream header's rate, not the demuxer's 25
         duration: float | None = None
         if vs.duration is not None:
             duration = float(vs.duration * tb)

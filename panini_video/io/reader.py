@@ -24,7 +24,7 @@ from typing import Any
 
 import av
 
-from panini_video.errors import CorruptInputError, PaniniError
+from panini_video.errors import CorruptInputError, InputError, PaniniError
 from panini_video.io.probe import VideoInfo, _ffmpeg_reason, open_input, probe
 from panini_video.records import Frame
 
@@ -41,9 +41,17 @@ class VideoReader:
     ahead of the consumer (more smooths bursts, costs W*H*3 bytes each).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, threads: int = 0, queue_size: int = 8) -> None:
-        self.info: VideoInfo = probe(path)
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        threads: int = 0,
+        queue_size: int = 8,
+        info: VideoInfo | None = None,
+    ) -> None:
+        self.info: VideoInfo = info if info is not None else probe(path)
         self.path = self.info.path
+        self._identity = _file_state(self.path)  # a file that changes while read is refused
         self._threads = threads
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, queue_size))
         self._stop = threading.Event()
@@ -53,6 +61,7 @@ class VideoReader:
         self.synthesised_pts = 0  # frames that came without a pts and got one made up
         self.corrupt_frames = 0  # frames the decoder concealed damage in
         self._decoded = 0
+        self._discarded = 0  # packets the container marks as outside its edit list (not shown)
         self._at: float | None = None  # time of the packet being decoded, for error messages
 
     def __enter__(self) -> VideoReader:
@@ -143,21 +152,42 @@ class VideoReader:
             tb = Fraction(stream.time_base) if stream.time_base else info.time_base
             packets = container.demux(stream)
             try:
-                self._decode_packets(packets, tb)
+                finished = self._decode_packets(packets, tb)
             finally:  # closed while the container is still open, not whenever the GC gets to it
                 getattr(packets, "close", lambda: None)()
+        if finished:
+            self._check_unchanged()
         if self.synthesised_pts:
             log.warning("%s: synthesised pts for %d frames", self.path, self.synthesised_pts)
         if self.corrupt_frames:
             log.warning("%s: %d damaged frame(s) kept as concealed by the decoder", self.path, self.corrupt_frames)
 
-    def _decode_packets(self, packets: Iterator[av.Packet], tb: Fraction) -> None:
+    def _check_unchanged(self) -> None:
+        """The whole file was read: it must be the file that was probed, with every frame its index lists."""
+        now = _file_state(self.path)
+        if now != self._identity:
+            was, is_ = self._identity, now
+            raise InputError(
+                f"{self.path}: changed while it was read (size {was[0]} -> {is_[0]} bytes); "
+                "the output would not match it, so none was written. Run again on a file nothing writes to"
+            )
+        expected = self.info.frame_count
+        if expected is not None and self._decoded + self._discarded < expected:
+            raise InputError(
+                f"{self.path}: ended after {self._decoded} of the {expected} frames its index lists; "
+                "the output would be short, so none was written"
+            )
+
+    def _decode_packets(self, packets: Iterator[av.Packet], tb: Fraction) -> bool:
+        """Decode every packet; False when stopped early."""
         step = _pts_step(self.info.frame_rate, tb)
         last_pts: int | None = None
         index = 0
         for packet in packets:
             if self._stop.is_set():
-                return
+                return False
+            if packet.is_discard and packet.size:
+                self._discarded += 1
             if packet.pts is not None and packet.time_base is not None:
                 self._at = float(packet.pts * packet.time_base)
             for vf in packet.decode():
@@ -173,10 +203,20 @@ class VideoReader:
                     self.corrupt_frames += 1
                 image = vf.to_ndarray(format="rgb24")
                 if not self._put(Frame(index=index, pts=pts, time_base=tb, image=image)):
-                    return
+                    return False
                 last_pts = pts
                 index += 1
                 self._decoded = index
+        return True
+
+
+def _file_state(path: os.PathLike[str] | str) -> tuple[int, int, int, int]:
+    """(size, mtime in ns, device, inode): what changes when a file is rewritten, cut or grown."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise InputError(f"{path}: cannot be read any more ({e.strerror or e})") from e
+    return (st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
 
 
 def _pts_step(rate: Fraction, time_base: Fraction) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -28,7 +27,8 @@ from panini_video.config import IOConfig
 from panini_video.errors import OutputError, PaniniError
 from panini_video.io.audio import DROPPED_TAGS, AudioRemuxer
 from panini_video.io.encoder import EncoderPlan, plan_encoder
-from panini_video.io.probe import VideoInfo
+from panini_video.io.probe import VideoInfo, ffmpeg_url
+from panini_video.outputs import Output, check_outputs, commit, temp_path
 from panini_video.records import Frame
 
 log = logging.getLogger(__name__)
@@ -61,9 +61,11 @@ class VideoWriter:
         self._audio: AudioRemuxer | None = None
         self._check_target()
         self._color_args = _color_args(info)
-        self.temp_path = self.path.with_name(f".{self.path.name}.partial-{secrets.token_hex(4)}{self.path.suffix}")
+        self.temp_path = temp_path(self.path)
         try:
-            self._container = av.open(str(self.temp_path), mode="w", container_options=self.plan.container_options)
+            self._container = av.open(
+                ffmpeg_url(self.temp_path), mode="w", container_options=self.plan.container_options
+            )
         except (av.FFmpegError, OSError) as e:
             self._remove_temp()
             raise OutputError(f"{self.path}: cannot be created ({getattr(e, 'strerror', None) or e})") from e
@@ -83,17 +85,8 @@ class VideoWriter:
             raise
 
     def _check_target(self) -> None:
-        parent = self.path.parent
-        if not parent.exists():
-            raise OutputError(f"{self.path}: the folder {parent} does not exist")
-        if not parent.is_dir():
-            raise OutputError(f"{self.path}: {parent} is not a folder")
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise OutputError(f"{self.path}: the folder {parent} is not writable")
-        if self.path.is_dir():
-            raise OutputError(f"{self.path}: is a folder")
-        if self.path.exists() and self.path.resolve() == Path(self.info.path).resolve():
-            raise OutputError(f"{self.path}: is the input; refusing to overwrite it")
+        # the CLI has already applied the user's overwrite choice; here only what is never allowed
+        check_outputs([Output(str(self.path), "OUT")], [self.info.path], overwrite="overwrite")
 
     def _add_video_stream(self) -> av.video.stream.VideoStream:
         plan, info = self.plan, self.info
@@ -203,7 +196,7 @@ class VideoWriter:
                 self._audio.finish(self._container)
             self._container.close()
             self._closed = True
-            os.replace(self.temp_path, self.path)
+            commit(self.temp_path, self.path)
         except BaseException as e:
             self.abort()
             if isinstance(e, (av.FFmpegError, OSError)):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from panini_video import cache
 from panini_video.errors import CheckpointMismatchError, WeightsError, WeightsNotFoundError
 from panini_video.models.config import FORMAT, VARIANTS, PaniniConfig
 from panini_video.models.panini import PaniniNet
+from panini_video.outputs import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +49,8 @@ def save_state_dict(
     metadata = {"format": FORMAT, "config": config.to_json()}
     if random_seed is not None:
         metadata.update(weights="random", seed=str(random_seed))
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, suffix=".tmp") as tmp:  # the one rule for files we write (outputs.py)
+        save_file(tensors, str(tmp), metadata=metadata)
     log.debug("wrote %d tensors to %s", len(tensors), path)
     return path
 

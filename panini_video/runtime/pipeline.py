@@ -13,7 +13,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,8 +21,11 @@ from typing import Any, Protocol
 from panini_video.config import RunConfig
 from panini_video.errors import UsageError
 from panini_video.io import VideoInfo, VideoReader, VideoWriter
+from panini_video.io.encoder import plan_encoder
+from panini_video.io.probe import probe
 from panini_video.records import Frame, FrameItem
 from panini_video.runtime.graph import Graph
+from panini_video.runtime.memory import MemoryPlan, default_budget, plan_queues
 from panini_video.runtime.reorder import DroppedIndices, ReorderBuffer
 from panini_video.runtime.stage import Stage
 from panini_video.runtime.stats import GraphStats
@@ -57,6 +60,7 @@ class RunReport:
     graph: GraphStats
     config: RunConfig
     stage_stats: dict[str, Any] = dataclasses.field(default_factory=dict)  # a stage's own figures, by name
+    memory: MemoryPlan | None = None  # the queue depth chosen for the memory budget
 
     @property
     def fps(self) -> float:
@@ -65,16 +69,25 @@ class RunReport:
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data.update(fps=self.fps, graph=self.graph.to_dict(), config=self.config.to_dict())
+        data["memory"] = None if self.memory is None else self.memory.to_dict()
         return data
 
 
-def build_stages(config: RunConfig, info: VideoInfo, *, model: Any = None, detector: Any = None) -> list[Stage]:
+def build_stages(
+    config: RunConfig,
+    info: VideoInfo,
+    *,
+    model: Any = None,
+    detector: Any = None,
+    fetch_progress: Callable[[int, int | None], None] | None = None,
+) -> list[Stage]:
     """The face stages for ``config``, in graph order: detect, track, then restore or annotate.
 
     Weights are loaded here, before the graph starts and before any output exists, so a missing
     model or detector file is a ``WeightsNotFoundError`` that says how to get it. ``model`` and
     ``detector`` replace the loaded ones (tests, benches). With ``annotate`` the faces are drawn
-    instead of restored and no Panini weights are needed.
+    instead of restored and no Panini weights are needed. ``fetch_progress(done, total)`` is told
+    how a first-use download of the weights goes.
     """
     from panini_video.faces.stages import AnnotateStage, DetectStage, TrackStage, load_face_detector
     from panini_video.restore.executor import resolve_device
@@ -94,7 +107,7 @@ def build_stages(config: RunConfig, info: VideoInfo, *, model: Any = None, detec
     else:
         from panini_video.restore.stage import RestoreStage
 
-        stages.append(RestoreStage(config.restore, config.blend, model=model))
+        stages.append(RestoreStage(config.restore, config.blend, model=model, fetch_progress=fetch_progress))
     return stages
 
 
@@ -129,6 +142,57 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     return pa.resolve() == pb.resolve()
 
 
+# frames x264 holds in its look-ahead, by preset (x264's own preset table)
+_X264_LOOKAHEAD = {
+    "ultrafast": 0,
+    "superfast": 0,
+    "veryfast": 10,
+    "faster": 20,
+    "fast": 30,
+    "medium": 40,
+    "slow": 50,
+    "slower": 60,
+    "veryslow": 60,
+    "placebo": 60,
+}
+
+
+def frames_held(config: RunConfig, stages: Sequence[Stage]) -> float:
+    """Frames (as RGB frames of the output size) held whatever the queue depth.
+
+    The detector's batch, the restorer's window, the decoder's frame threads and the encoder's
+    threads and look-ahead (their YUV 4:2:0 pictures count half an RGB frame each).
+    """
+    cores = os.cpu_count() or 1
+    held = 0.0
+    for stage in stages:
+        if getattr(stage, "name", "") == "detect":
+            held += config.detect.batch_frames
+        window = getattr(stage, "window", None)
+        if window is not None and hasattr(window, "capacity"):
+            held += window.capacity
+    decode_threads = config.io.decode_threads or cores + 1
+    held += 0.5 * (decode_threads + 1)
+    lookahead = (
+        _X264_LOOKAHEAD.get(config.io.preset or "medium", 40)
+        if (config.io.codec or "libx264")
+        in (
+            "libx264",
+            "libx265",
+        )
+        else 0
+    )
+    held += 0.5 * (lookahead + int(1.5 * cores) + 3)
+    return held
+
+
+def plan_memory(config: RunConfig, stages: Sequence[Stage], frame_bytes: int) -> MemoryPlan:
+    """The queue depth for ``config.runtime.max_memory`` (default: an eighth of RAM)."""
+    budget = config.runtime.max_memory or default_budget()
+    queues = len(stages) + 3  # the reader's, one before each stage, the reorder buffer's and the sink's
+    return plan_queues(budget, frame_bytes, queues, frames_held(config, stages), config.runtime.queue_size)
+
+
 def reorder_capacity(config: RunConfig, n_stages: int) -> int:
     """Frames the reorder buffer may hold behind a gap: everything that can be in flight, and then some."""
     in_flight = (n_stages + 1) * (config.runtime.queue_size + 1) + config.restore.batch_size
@@ -148,6 +212,7 @@ def run_pipeline(
     stages: Sequence[Stage] | None = None,
     progress: Progress | None = None,
     max_frames: int | None = None,
+    fetch_progress: Callable[[int, int | None], None] | None = None,
 ) -> RunReport:
     """Process ``input`` into ``output``; ``stages`` replaces ``build_stages`` (tests, benches).
 
@@ -162,12 +227,15 @@ def run_pipeline(
     t0 = time.perf_counter()
     if same_file(input, output):
         raise UsageError(f"the output is the input ({output}); choose another output path")
-    with VideoReader(input, threads=config.io.decode_threads, queue_size=config.runtime.queue_size) as reader:
-        info = reader.info
-        stage_list = build_stages(config, info) if stages is None else list(stages)
+    info = probe(input)
+    size = output_size(config, info)
+    plan_encoder(Path(output), config.io, size)  # the encoder refuses bad settings now, not at frame 0
+    stage_list = build_stages(config, info, fetch_progress=fetch_progress) if stages is None else list(stages)
+    memory = plan_memory(config, stage_list, size[0] * size[1] * 3)
+    runtime = dataclasses.replace(config.runtime, queue_size=memory.queue_size)
+    with VideoReader(input, threads=config.io.decode_threads, queue_size=memory.queue_size, info=info) as reader:
         dropped = DroppedIndices() if config.runtime.backpressure == "drop-oldest" else None
         reorder = ReorderBuffer(capacity=reorder_capacity(config, len(stage_list)), dropped=dropped)
-        size = output_size(config, info)
         log.info(
             "%s -> %s: %dx%d at %s fps, %s frames, stages: %s",
             input,
@@ -186,7 +254,7 @@ def run_pipeline(
                     _frame_items(reader, max_frames),
                     [*stage_list, reorder],
                     WriterSink(writer),
-                    config.runtime,
+                    runtime,
                     on_drop=None if dropped is None else (lambda item: dropped.add(item.index)),
                 )
                 stats = graph.run(progress=None if progress is None else progress.update)
@@ -210,4 +278,5 @@ def run_pipeline(
         graph=stats,
         config=config,
         stage_stats={s.name: figures for s in stage_list if (figures := s.stats())},
+        memory=memory,
     )

@@ -77,7 +77,7 @@ def inputs(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[st
 
 def run_json(testdata: Path, folder: Path, *args: str) -> dict[str, Any]:
     out = folder / "faces.json"
-    assert faces(testdata, *args, "--json", str(out)) == 0
+    assert faces(testdata, *args, "--json", str(out), "-y") == 0  # a helper's JSON: replaced each call
     return json.loads(out.read_text(encoding="utf-8"))
 
 
@@ -301,7 +301,8 @@ def test_an_existing_json_is_kept_when_the_command_fails(testdata: Path, tmp_pat
     out.write_text('{"before": true}\n', encoding="utf-8")
     bad = tmp_path / "empty.mp4"
     bad.write_bytes(b"")
-    assert faces(testdata, str(bad), "--json", str(out)) == 3
+    assert faces(testdata, str(bad), "--json", str(out)) == 4  # exists, and no -y: refused first
+    assert faces(testdata, str(bad), "--json", str(out), "-y") == 3  # with -y: the input is the problem
     assert json.loads(out.read_text(encoding="utf-8")) == {"before": True}
 
 

@@ -133,7 +133,7 @@ def test_injected_stages_change_the_frames(clip: Path, out_dir: Path) -> None:
 def test_a_failing_stage_gives_the_processing_exit_code_and_no_output(
     clip: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(pipeline, "build_stages", lambda config, info: [RaiseAt(40)])
+    monkeypatch.setattr(pipeline, "build_stages", lambda config, info, **kw: [RaiseAt(40)])
     t = time.monotonic()
     code = main([str(clip), str(out_dir / "out.mp4"), "-q"])
     assert code == ProcessingError.exit_code
@@ -190,8 +190,9 @@ def test_in_equal_out_is_refused(clip: Path, tmp_path: Path) -> None:
 
 def test_unknown_preset_and_bad_flags_are_usage_errors(clip: Path, out_dir: Path) -> None:
     assert main([str(clip), str(out_dir / "o.mp4"), "--pipeline", "nosuch", "-q"]) == UsageError.exit_code
-    with pytest.raises(SystemExit) as info:
-        main([str(clip), str(out_dir / "o.mp4"), "--detect-every", "0"])
+    assert main([str(clip), str(out_dir / "o.mp4"), "--detect-every", "0"]) == UsageError.exit_code
+    with pytest.raises(SystemExit) as info:  # not a number at all: argparse's own refusal, also exit 2
+        main([str(clip), str(out_dir / "o.mp4"), "--detect-every", "x"])
     assert info.value.code == 2
     assert leftovers(out_dir) == []
 
@@ -297,7 +298,17 @@ def test_the_progress_bar_is_drawn_on_a_terminal_and_nowhere_else(clip: Path, ou
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 0 and proc.stderr == ""  # not a terminal: no bar, and nothing else to say
+    # not a terminal: no bar, one line that says what was done
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and "annotated 135 frames" in lines[0] and lines[0].endswith("pipe.mp4"), lines
+    quiet = subprocess.run(
+        [sys.executable, "-m", "panini_video", str(clip), str(out_dir / "pipe2.mp4"), *real, "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert quiet.returncode == 0 and quiet.stderr == ""
 
 
 SLOW_RUN = textwrap.dedent(
@@ -312,38 +323,64 @@ SLOW_RUN = textwrap.dedent(
             time.sleep(0.1)
             return [item]
 
-    pipeline.build_stages = lambda config, info: [Slow()]
-    from panini_video.cli import main
-    sys.exit(main(sys.argv[1:]))
+    pipeline.build_stages = lambda config, info, **kw: [Slow()]
+    from panini_video.cli import console_main
+    console_main()
     """
 )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_stops_the_run_with_130_and_no_output(
-    sig: signal.Signals, clip: Path, tmp_path: Path, out_dir: Path
-) -> None:
-    script = tmp_path / "slow_run.py"
-    script.write_text(SLOW_RUN)
+def _start_slow_run(script: Path, clip: Path, out_dir: Path, *extra: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(clip), str(out_dir / "out.mp4"), "-q"],
+        [sys.executable, str(script), str(clip), str(out_dir / "out.mp4"), "-q", *extra],
         stderr=subprocess.PIPE,
         text=True,
     )
+    deadline = time.monotonic() + 30
+    while not leftovers(out_dir) and time.monotonic() < deadline:  # the temporary file appears
+        time.sleep(0.05)
+    assert leftovers(out_dir), "the run never started writing"
+    time.sleep(0.3)
+    return proc
+
+
+@pytest.mark.parametrize(
+    "signals",
+    [[signal.SIGTERM], [signal.SIGINT], [signal.SIGHUP], [signal.SIGQUIT], [signal.SIGINT, signal.SIGINT]],
+    ids=["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGINT-twice"],
+)
+def test_a_signal_stops_the_run_with_128_plus_its_number_and_no_output(
+    signals: list[signal.Signals], clip: Path, tmp_path: Path, out_dir: Path
+) -> None:
+    script = tmp_path / "slow_run.py"
+    script.write_text(SLOW_RUN)
+    proc = _start_slow_run(script, clip, out_dir)
     try:
-        deadline = time.monotonic() + 30
-        while not leftovers(out_dir) and time.monotonic() < deadline:  # the temporary file appears
-            time.sleep(0.05)
-        assert leftovers(out_dir), "the run never started writing"
-        time.sleep(0.3)
-        proc.send_signal(sig)
+        for sig in signals:
+            proc.send_signal(sig)
+            time.sleep(0.05)  # Ctrl-C twice, 50 ms apart: the second lands during the clean-up
         _, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
-    assert "interrupted" in err or "SIGTERM" in err
+    assert proc.returncode == 128 + signals[0], err  # never 134 (a native abort)
+    assert f"interrupted ({signals[0].name})" in err and "no output was written" in err
+    assert "terminate called" not in err and "Traceback" not in err
     assert leftovers(out_dir) == []
+
+
+def test_the_next_run_removes_what_a_killed_one_left(clip: Path, tmp_path: Path, out_dir: Path) -> None:
+    script = tmp_path / "slow_run.py"
+    script.write_text(SLOW_RUN)
+    proc = _start_slow_run(script, clip, out_dir)
+    proc.kill()  # SIGKILL: no handler runs, the temporary file stays
+    proc.communicate(timeout=20)
+    left = leftovers(out_dir)
+    assert left and f"partial-{proc.pid}-" in left[0]
+    other = out_dir / ".unrelated.partial-notours.mp4"  # not our pattern: kept
+    other.write_bytes(b"x")
+    assert main([str(clip), str(out_dir / "next.mp4"), "-q", "--preset", "ultrafast", "--annotate"]) == 0
+    assert leftovers(out_dir) == [other.name, "next.mp4"]
 
 
 @pytest.mark.slow

@@ -130,8 +130,10 @@ def test_init_tiny_then_list_says_random(tmp_path: Path, capsys: pytest.CaptureF
     assert str(cache.model_path("tiny")) in capsys.readouterr().out
     assert read_metadata(cache.model_path("tiny"))["seed"] == "4"
     first = read_state_dict(cache.model_path("tiny"))[0]
-    assert main(["weights", "init", "tiny"]) == 2  # never replaced by surprise
-    assert "--force" in capsys.readouterr().err
+    assert main(["weights", "init", "tiny"]) == 4  # never replaced by surprise
+    assert "give -y" in capsys.readouterr().err
+    assert main(["weights", "init", "tiny", "-n"]) == 0  # -n: kept, and no error
+    assert read_metadata(cache.model_path("tiny"))["seed"] == "4"
     assert main(["weights", "init", "tiny", "--seed", "4", "--output", str(tmp_path / "t.safetensors")]) == 0
     again = read_state_dict(tmp_path / "t.safetensors")[0]
     assert all(torch.equal(first[k], again[k]) for k in first)  # same seed, same weights
@@ -181,6 +183,8 @@ def test_import_of_a_detector_file_to_an_output_path(testdata: Path, tmp_path: P
     copy = tmp_path / "in"
     copy.mkdir()
     shutil.copyfile(testdata / MOBILENET, copy / "x.pth")
+    assert main(["weights", "import", str(copy / "x.pth"), "--output", str(tmp_path / "out" / "d.pth")]) == 4
+    (tmp_path / "out").mkdir()  # the output rule: the folder of an output must exist
     assert main(["weights", "import", str(copy / "x.pth"), "--output", str(tmp_path / "out" / "d.pth")]) == 0
     assert (tmp_path / "out" / "d.pth").read_bytes() == (copy / "x.pth").read_bytes()
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["d.pth"]  # no temporary file left

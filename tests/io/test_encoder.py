@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from panini_video.config import IOConfig
-from panini_video.errors import OutputError
+from panini_video.errors import OutputError, UsageError
 from panini_video.io import plan_encoder
 
 
@@ -65,10 +65,46 @@ def test_odd_size_in_webm_is_native() -> None:
     [
         ("a.avi2", IOConfig(), "unknown output extension"),
         ("a", IOConfig(), "unknown output extension"),
-        ("a.mp4", IOConfig(codec="no-such-encoder"), "no encoder"),
-        ("a.mp4", IOConfig(pix_fmt="no-such-format"), "unknown pixel format"),
     ],
 )
 def test_refusals(name: str, config: IOConfig, words: str) -> None:
     with pytest.raises(OutputError, match=words):
         plan_encoder(Path(name), config, (64, 48))
+
+
+@pytest.mark.parametrize(
+    ("name", "config", "words"),
+    [
+        ("a.mp4", IOConfig(codec="no-such-encoder"), "no encoder"),
+        ("a.mp4", IOConfig(codec="aac"), "audio encoder"),
+        ("a.mp4", IOConfig(pix_fmt="no-such-format"), "unknown pixel format"),
+        ("a.mp4", IOConfig(pix_fmt="rgb24"), "libx264 does not take it"),
+        ("a.mp4", IOConfig(pix_fmt="pal8"), "libx264 does not take it"),
+        ("a.mp4", IOConfig(crf=-5), "from 0 to 51"),
+        ("a.mp4", IOConfig(crf=52), "from 0 to 51"),
+        ("a.webm", IOConfig(crf=64), "from 0 to 63"),
+        ("a.mp4", IOConfig(preset="banana"), "ultrafast"),
+        ("a.webm", IOConfig(preset="banana"), "realtime"),
+        ("a.mkv", IOConfig(codec="libx265", preset="banana"), "ultrafast"),
+    ],
+)
+def test_encoder_choices_are_usage_errors(name: str, config: IOConfig, words: str) -> None:
+    with pytest.raises(UsageError, match=words):
+        plan_encoder(Path(name), config, (64, 48))
+
+
+def test_the_encoder_is_opened_with_the_plan() -> None:
+    """What only the encoder knows is refused at planning: x264 cannot code 4:2:0 at 2 px wide."""
+    plan_encoder(Path("a.mp4"), IOConfig(codec="libx264", crf=0, preset="placebo"), (64, 48))
+    with pytest.raises(UsageError, match="refuses"):
+        plan_encoder(Path("a.mp4"), IOConfig(codec="mpeg4"), (70000, 70000))
+
+
+def test_a_codec_without_yuv420p_gets_one_it_takes() -> None:
+    plan = plan_encoder(Path("a.mov"), IOConfig(codec="prores_ks"), (64, 48))
+    assert plan.pix_fmt == "yuv422p10le"
+
+
+def test_x264_preset_names_are_ignored_by_vp9_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    plan = plan_encoder(Path("a.webm"), IOConfig(preset="ultrafast"), (64, 48))
+    assert "deadline" not in plan.options and "ignores it" in caplog.text

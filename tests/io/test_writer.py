@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from panini_video.config import IOConfig
-from panini_video.errors import InputError, OutputError
+from panini_video.errors import InputError, OutputError, UsageError
 from panini_video.io import VideoReader, VideoWriter, probe
 from panini_video.records import Frame
 from tests.io.iomedia import VFR_PTS, audio_packets, stream_duration, video_times
@@ -315,5 +315,10 @@ def test_unwritable_folder(clips: dict[str, Path], tmp_path: Path) -> None:
 def test_output_onto_input_is_refused(clips: dict[str, Path], tmp_path: Path) -> None:
     src = tmp_path / "in.mp4"
     src.write_bytes(clips["plain"].read_bytes())
-    with pytest.raises(OutputError, match="is the input"):
+    with pytest.raises(UsageError, match="is the input"):
         VideoWriter(src, probe(src), FAST)
+    link = tmp_path / "link.mp4"
+    link.symlink_to(src)
+    with pytest.raises(UsageError, match="is the input"):  # through the link: the same inode
+        VideoWriter(link, probe(src), FAST)
+    assert src.read_bytes() == clips["plain"].read_bytes()

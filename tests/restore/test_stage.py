@@ -29,7 +29,7 @@ from tests.restore.helpers import run_stage
 
 
 def config(**changes: object) -> RestoreConfig:
-    base = RestoreConfig(model="tiny", device="cpu", precision="fp32", batch_size=8, max_wait_ms=1e9)
+    base = RestoreConfig(model="tiny", device="cpu", precision="fp32", batch_size=8, max_wait_ms=60_000.0)
     return dataclasses.replace(base, **changes)
 
 
