@@ -15,8 +15,6 @@ import logging
 import math
 import re
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
@@ -182,15 +180,6 @@ RESTORE_FLAGS = ("model", "device", "precision", "batch_size", "dre_mode", "dre_
 def restore_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The restoration flags as ``{key: value}`` (a parser without some of them leaves those as None)."""
     return {name: getattr(args, name, None) for name in RESTORE_FLAGS}
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Kept for callers outside the CLI's main(): the stop signals end the block as Interrupted."""
-    from panini_video.cli.signals import stop_on_signals
-
-    with stop_on_signals():
-        yield
 
 
 def write_stats(path: str, report: RunReport) -> None:

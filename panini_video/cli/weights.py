@@ -84,6 +84,9 @@ def _import(args: argparse.Namespace) -> int:
 
     if args.output is not None and not _check_dest(args, args.output, [args.file]):
         return 0
+    from panini_video import outputs
+
+    outputs.remove_stale_temps([cache.model_path("x").parent, cache.detector_path("mobilenet").parent])
     content = read_checkpoint(args.file)
     state = tensors_of(content) if args.variant is None else None
     backbone = guess_backbone(state) if state is not None else None

@@ -445,3 +445,21 @@ def test_corrupt_input_errors_name_the_file(tmp_path: Path) -> None:
     bad.write_bytes(bytes(range(256)) * 64)
     with pytest.raises(CorruptInputError, match="garbage.mkv"):
         run_pipeline(bad, tmp_path / "o.mp4")
+
+
+def test_a_signal_after_the_final_rename_says_the_output_is_complete(
+    clip: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from panini_video.cli import run as run_module
+    from panini_video.cli.signals import SignalInterrupted
+
+    def signal_arrives(path: str, report: object) -> None:  # SIGTERM while the stats are written
+        raise SignalInterrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(run_module, "write_stats", signal_arrives)
+    out = out_dir / "out.mp4"
+    code = main([str(clip), str(out), "-q", "--preset", "ultrafast", "--stats-json", str(out_dir / "s.json")])
+    err = capsys.readouterr().err
+    assert code == 128 + signal.SIGTERM
+    assert f"after {out} was written complete" in err and "no output was written" not in err
+    assert len(decode(out)["times"]) == 135
