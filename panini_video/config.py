@@ -41,6 +41,7 @@ class Limit:
             return f"{start} {_num(self.lo)} {join} {_num(self.hi)}"
         if self.lo is not None:
             return f"{'above' if self.lo_open else 'at least'} {_num(self.lo)}"
+        assert self.hi is not None
         return f"at most {_num(self.hi)}"
 
 

@@ -63,7 +63,7 @@ def stop_on_signals() -> Iterator[_Handler]:
     if threading.current_thread() is not threading.main_thread():
         yield handler
         return
-    previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
+    previous: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
     for sig in STOP_SIGNALS:
         previous[sig] = signal.signal(sig, handler)
     try:

@@ -137,12 +137,12 @@ class AudioRemuxer:
     def _route(self, output: av.container.OutputContainer, pkt: av.Packet) -> None:
         route = self._routes[pkt.stream.index]
         if route.transcode:
-            frames = route.source.decode(pkt)  # the empty packet at the end flushes the decoder
+            frames: list[av.AudioFrame | None] = list(route.source.decode(pkt))  # an empty packet flushes
             if pkt.size == 0:
-                frames = [*frames, None]  # and then the resampler's last partial frame
+                frames.append(None)  # and then the resampler gives its last partial frame
             for frame in frames:
-                for ready in route.resampler.resample(frame) if route.resampler else [frame]:
-                    ready.pts = None  # the encoder counts samples from the first one
+                assert route.resampler is not None
+                for ready in route.resampler.resample(frame):  # pts carried over, in samples
                     for out in route.target.encode(ready):
                         output.mux(out)
                         self.packets_transcoded += 1

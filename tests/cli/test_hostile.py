@@ -427,10 +427,16 @@ def test_pcm_audio_is_transcoded_when_the_container_cannot_take_it(
 
 
 def _clip(
-    path: Path, size: tuple[int, int], frames: int, rate: Fraction = Fraction(25), fmt: str | None = None
+    path: Path,
+    size: tuple[int, int],
+    frames: int,
+    rate: Fraction = Fraction(25),
+    fmt: str | None = None,
+    codec: str = "libx264",
 ) -> Path:
     with av.open(str(path), "w", format=fmt) as out:
-        v = out.add_stream("libx264", rate=rate, options={"preset": "ultrafast"})
+        options = {"preset": "ultrafast"} if codec == "libx264" else {"x265-params": "log-level=error"}
+        v = out.add_stream(codec, rate=rate, options=options)
         v.width, v.height, v.pix_fmt = *size, "yuv420p"
         for i in range(frames):
             f = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), i * 10 % 256, np.uint8), format="rgb24")
@@ -465,9 +471,11 @@ def test_big_frames_get_shallow_queues_within_the_budget(tmp_path: Path, capsys:
 # Raw streams keep their header's rate (item 8) -----------------------------------------------------
 
 
-@pytest.mark.parametrize("codec_fmt", ["h264"])
-def test_a_raw_stream_keeps_its_header_rate(codec_fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    src = _clip(tmp_path / f"raw.{codec_fmt}", (64, 64), 30, Fraction(30000, 1001), fmt=codec_fmt)
+@pytest.mark.parametrize(("codec_fmt", "codec"), [("h264", "libx264"), ("hevc", "libx265")])
+def test_a_raw_stream_keeps_its_header_rate(
+    codec_fmt: str, codec: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _clip(tmp_path / f"raw.{codec_fmt}", (64, 64), 30, Fraction(30000, 1001), fmt=codec_fmt, codec=codec)
     dst = tmp_path / "o.mp4"
     code, err = _run([str(src), str(dst), *FAST], capsys)
     assert code == 0, err
