@@ -39,7 +39,8 @@ _FROM_INPUT: object = object()  # default of ``audio_from``: the input described
 class VideoWriter:
     """Write frames to ``path``; audio comes from ``audio_from`` (the input by default, None: none).
 
-    size: (width, height) of the frames to write when it differs from the input's (upscaled).
+    size: (width, height) of the frames to write when it differs from the input's (upscaled);
+    lookahead: a shorter x264 look-ahead than the preset's, to fit a memory budget.
     """
 
     def __init__(
@@ -50,11 +51,12 @@ class VideoWriter:
         *,
         audio_from: str | os.PathLike[str] | None | object = _FROM_INPUT,
         size: tuple[int, int] | None = None,
+        lookahead: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.info = info
         self.config = config or IOConfig()
-        self.plan: EncoderPlan = plan_encoder(self.path, self.config, size or info.size)
+        self.plan: EncoderPlan = plan_encoder(self.path, self.config, size or info.size, lookahead=lookahead)
         self.frames_written = 0
         self._last_pts: int | None = None
         self._closed = False

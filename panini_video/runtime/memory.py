@@ -5,6 +5,7 @@ each of six queues, plus what the stages hold, is several GB, while at 640x360 i
 plan counts bytes: the frames every stage holds whatever the queue depth (a detector batch, the
 restorer's window, the decoder's and encoder's own frame threads and look-ahead) are fixed; the
 queues get what the budget leaves, at least one frame each and at most the configured depth.
+The caller (the run's wiring) may shorten the encoder's look-ahead first to make room.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SHARE = 8  # the default budget is this share of the machine's memory (1/8) ...
+DEFAULT_SHARE = 4  # the default budget is this share of the machine's memory (1/4) ...
 DEFAULT_FLOOR = 512 * 2**20  # ... but at least this much
 
 
@@ -29,7 +30,7 @@ def total_memory() -> int | None:
 
 
 def default_budget() -> int:
-    """An eighth of the machine's memory, at least 512 MiB (2 GiB when the memory is unknown)."""
+    """A quarter of the machine's memory, at least 512 MiB (2 GiB when the memory is unknown)."""
     total = total_memory()
     if total is None:
         return 4 * DEFAULT_FLOOR
@@ -55,12 +56,21 @@ class MemoryPlan:
     frames_in_flight: float
     bytes_in_flight: int
     within_budget: bool
+    encoder_lookahead: int | None = None  # x264's rc-lookahead when shortened for the budget
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def plan_queues(budget: int, frame_bytes: int, queues: int, frames_fixed: float, queue_size: int) -> MemoryPlan:
+def plan_queues(
+    budget: int,
+    frame_bytes: int,
+    queues: int,
+    frames_fixed: float,
+    queue_size: int,
+    *,
+    encoder_lookahead: int | None = None,
+) -> MemoryPlan:
     """The deepest queues (up to ``queue_size``) whose frames, with the fixed ones, fit ``budget``."""
     if frame_bytes <= 0 or queues <= 0:
         raise ValueError(f"frame_bytes and queues must be positive, got {frame_bytes} and {queues}")
@@ -78,6 +88,7 @@ def plan_queues(budget: int, frame_bytes: int, queues: int, frames_fixed: float,
         frames_in_flight=in_flight,
         bytes_in_flight=int(in_flight * frame_bytes),
         within_budget=in_flight * frame_bytes <= budget,
+        encoder_lookahead=encoder_lookahead,
     )
     if not plan.within_budget:
         log.warning(

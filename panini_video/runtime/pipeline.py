@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from panini_video.config import RunConfig
 from panini_video.errors import UsageError
 from panini_video.io import VideoInfo, VideoReader, VideoWriter
-from panini_video.io.encoder import plan_encoder
+from panini_video.io.encoder import X264_LOOKAHEAD, X264_PER_LOOKAHEAD, EncoderPlan, encoder_frames, plan_encoder
 from panini_video.io.probe import probe
 from panini_video.records import Frame, FrameItem
 from panini_video.runtime.graph import Graph
@@ -142,29 +142,15 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     return pa.resolve() == pb.resolve()
 
 
-# frames x264 holds in its look-ahead, by preset (x264's own preset table)
-_X264_LOOKAHEAD = {
-    "ultrafast": 0,
-    "superfast": 0,
-    "veryfast": 10,
-    "faster": 20,
-    "fast": 30,
-    "medium": 40,
-    "slow": 50,
-    "slower": 60,
-    "veryslow": 60,
-    "placebo": 60,
-}
-
-
 def frames_held(config: RunConfig, stages: Sequence[Stage]) -> float:
-    """Frames (as RGB frames of the output size) held whatever the queue depth.
+    """RGB frames (of the output size) held whatever the queue depth, the encoder's apart.
 
-    The detector's batch, the restorer's window, the decoder's frame threads and the encoder's
-    threads and look-ahead (their YUV 4:2:0 pictures count half an RGB frame each).
+    One in each thread's hands (the source, every stage, the sink), the conversions at both ends,
+    the detector's batch, the restorer's window and the decoder's frame threads (their YUV 4:2:0
+    pictures count half an RGB frame each).
     """
     cores = os.cpu_count() or 1
-    held = 0.0
+    held = float(len(stages) + 2) + 2.0
     for stage in stages:
         if getattr(stage, "name", "") == "detect":
             held += config.detect.batch_frames
@@ -173,24 +159,32 @@ def frames_held(config: RunConfig, stages: Sequence[Stage]) -> float:
             held += window.capacity
     decode_threads = config.io.decode_threads or cores + 1
     held += 0.5 * (decode_threads + 1)
-    lookahead = (
-        _X264_LOOKAHEAD.get(config.io.preset or "medium", 40)
-        if (config.io.codec or "libx264")
-        in (
-            "libx264",
-            "libx265",
-        )
-        else 0
-    )
-    held += 0.5 * (lookahead + int(1.5 * cores) + 3)
     return held
 
 
-def plan_memory(config: RunConfig, stages: Sequence[Stage], frame_bytes: int) -> MemoryPlan:
-    """The queue depth for ``config.runtime.max_memory`` (default: an eighth of RAM)."""
+def plan_memory(config: RunConfig, stages: Sequence[Stage], plan: EncoderPlan) -> MemoryPlan:
+    """Queue depth and x264 look-ahead for ``config.runtime.max_memory`` (default: a quarter of RAM).
+
+    The encoder is by far the largest holder (x264 medium keeps about 68 pictures), so when one
+    frame per queue does not fit, its look-ahead is shortened first: compression loses a little,
+    memory stays within the budget.
+    """
     budget = config.runtime.max_memory or default_budget()
+    frame_bytes = plan.size[0] * plan.size[1] * 3
     queues = len(stages) + 3  # the reader's, one before each stage, the reorder buffer's and the sink's
-    return plan_queues(budget, frame_bytes, queues, frames_held(config, stages), config.runtime.queue_size)
+    cores = os.cpu_count() or 1
+    fixed = frames_held(config, stages)
+    preset = plan.options.get("preset")
+    lookahead: int | None = None
+    if plan.codec in ("libx264", "libx264rgb"):
+        default = X264_LOOKAHEAD.get(preset or "medium", 40)
+        room = budget / frame_bytes - fixed - queues - encoder_frames(plan.codec, preset, cores, 0)
+        fits = max(0, int(room / X264_PER_LOOKAHEAD))
+        if fits < default:
+            lookahead = fits
+            log.info("x264 look-ahead %d frames instead of %d, to fit the memory budget", fits, default)
+    fixed += encoder_frames(plan.codec, preset, cores, lookahead)
+    return plan_queues(budget, frame_bytes, queues, fixed, config.runtime.queue_size, encoder_lookahead=lookahead)
 
 
 def reorder_capacity(config: RunConfig, n_stages: int) -> int:
@@ -229,9 +223,9 @@ def run_pipeline(
         raise UsageError(f"the output is the input ({output}); choose another output path")
     info = probe(input)
     size = output_size(config, info)
-    plan_encoder(Path(output), config.io, size)  # the encoder refuses bad settings now, not at frame 0
+    plan = plan_encoder(Path(output), config.io, size)  # the encoder refuses bad settings now, not at frame 0
     stage_list = build_stages(config, info, fetch_progress=fetch_progress) if stages is None else list(stages)
-    memory = plan_memory(config, stage_list, size[0] * size[1] * 3)
+    memory = plan_memory(config, stage_list, plan)
     runtime = dataclasses.replace(config.runtime, queue_size=memory.queue_size)
     with VideoReader(input, threads=config.io.decode_threads, queue_size=memory.queue_size, info=info) as reader:
         dropped = DroppedIndices() if config.runtime.backpressure == "drop-oldest" else None
@@ -249,7 +243,9 @@ def run_pipeline(
         if progress is not None:
             progress.start(info)
         try:
-            with VideoWriter(output, info, config.io, size=None if size == info.size else size) as writer:
+            with VideoWriter(
+                output, info, config.io, size=None if size == info.size else size, lookahead=memory.encoder_lookahead
+            ) as writer:
                 graph = Graph(
                     _frame_items(reader, max_frames),
                     [*stage_list, reorder],
