@@ -32,7 +32,6 @@ Only the speed figures depend on the machine and its load; on a small shared mac
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -56,6 +55,7 @@ from panini_video.bench.face_metrics import (
     read_rgb,
     trace_clip,
 )
+from panini_video.bench.report import write_json
 from panini_video.errors import InputNotFoundError, UsageError
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
             print(format_section(name, report[name], report), flush=True)
     report["machine"]["load_end"] = os.getloadavg()[0]
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2, default=_jsonable) + "\n", encoding="utf-8")
+        write_json(args.json, report, default=_jsonable)
     return 0
 
 

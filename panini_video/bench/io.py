@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from panini_video.bench.report import write_json
 from panini_video.errors import PaniniError, UsageError
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         _print_table(report)
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, report)
     return 0
 
 

@@ -17,17 +17,16 @@ import contextlib
 import copy
 import ctypes
 import gc
-import json
 import logging
 import os
 import platform
 import resource
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 
+from panini_video.bench.report import write_json
 from panini_video.errors import UsageError
 from panini_video.models.config import VARIANTS, PaniniConfig
 
@@ -79,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     result = bench(args.variant, batches, dtypes, device, iters=args.iters, warmup=args.warmup, seed=args.seed)
     print(format_table(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json, result)
     return 0
 
 

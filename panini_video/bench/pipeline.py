@@ -23,7 +23,6 @@ costs the same whatever the weights), and the report says so.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import tempfile
 import time
@@ -32,8 +31,9 @@ from typing import Any
 
 import torch
 
+from panini_video.bench.report import write_json
 from panini_video.config import RestoreConfig, RunConfig
-from panini_video.errors import OutputError, UsageError, WeightsNotFoundError
+from panini_video.errors import UsageError, WeightsNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +73,6 @@ def machine_info(device: str) -> dict[str, object]:
     from panini_video.bench.model import machine
 
     return machine(torch.device(device))
-
-
-def write_json(path: str, result: dict[str, Any]) -> None:
-    try:
-        Path(path).write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def aligned(lines: list[list[str]]) -> list[str]:

@@ -43,7 +43,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from panini_video.bench.pipeline import add_model_arguments, aligned, bench_model, machine_info, write_json
+from panini_video.bench.pipeline import add_model_arguments, aligned, bench_model, machine_info
+from panini_video.bench.report import write_json
 from panini_video.config import RestoreConfig, RunConfig
 from panini_video.errors import UsageError
 from panini_video.records import FrameItem

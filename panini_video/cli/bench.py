@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from panini_video.cli.run import add_overwrite_options, overwrite_mode
+
 DESCRIPTION = "The benchmarks, one module each in panini_video.bench; each prints a table (--json PATH: also JSON)."
 BENCHES = {
     "model": ("panini_video.bench.model", "Panini-Net throughput, memory and precision error"),
@@ -30,6 +32,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         p.add_argument("-v", "--verbose", action="count", default=0)
         p.add_argument("-q", "--quiet", action="store_true")
         p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+        add_overwrite_options(p)
         try:
             importlib.import_module(module_name).add_arguments(p)
         except ModuleNotFoundError as exc:
@@ -40,5 +43,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from panini_video import outputs
+
     module_name = BENCHES[args.bench][0]
+    if args.json:  # the report's path is checked before the bench spends its minutes
+        given = getattr(args, "input", None)
+        inputs: list[str] = [given] if isinstance(given, str) else []
+        if not outputs.check_outputs([outputs.Output(args.json, "--json")], inputs, overwrite_mode(args)):
+            print(f"{args.json} exists; skipped (-n)")
+            return 0
     return int(importlib.import_module(module_name).run(args) or 0)

@@ -127,6 +127,11 @@ class VideoReader:
         except PaniniError as e:
             self._put(e)
         except av.FFmpegError as e:
+            try:
+                self._check_unchanged_file()  # cut short while read: say so, not "damaged"
+            except InputError as changed:
+                self._put(changed)
+                return
             self._put(
                 CorruptInputError(
                     f"{self.path}: decoding failed after {self._decoded} frames"
@@ -164,18 +169,20 @@ class VideoReader:
 
     def _check_unchanged(self) -> None:
         """The whole file was read: it must be the file that was probed, with every frame its index lists."""
-        now = _file_state(self.path)
-        if now != self._identity:
-            was, is_ = self._identity, now
-            raise InputError(
-                f"{self.path}: changed while it was read (size {was[0]} -> {is_[0]} bytes); "
-                "the output would not match it, so none was written. Run again on a file nothing writes to"
-            )
+        self._check_unchanged_file()
         expected = self.info.frame_count
         if expected is not None and self._decoded + self._discarded < expected:
             raise InputError(
                 f"{self.path}: ended after {self._decoded} of the {expected} frames its index lists; "
                 "the output would be short, so none was written"
+            )
+
+    def _check_unchanged_file(self) -> None:
+        now = _file_state(self.path)
+        if now != self._identity:
+            raise InputError(
+                f"{self.path}: changed while it was read (size {self._identity[0]} -> {now[0]} bytes); "
+                "the output would not match it, so none was written. Run again on a file nothing writes to"
             )
 
     def _decode_packets(self, packets: Iterator[av.Packet], tb: Fraction) -> bool:

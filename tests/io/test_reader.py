@@ -138,3 +138,33 @@ def test_reader_keeps_concealed_frames(testdata: Path, tmp_path: Path, caplog: p
 def test_reader_audio_only(clips: dict[str, Path]) -> None:
     with pytest.raises(NoVideoStreamError):
         VideoReader(clips["audio_only"])
+
+
+def test_a_file_that_ends_before_its_index_said_is_an_input_error(clips: dict[str, Path]) -> None:
+    import dataclasses
+
+    from panini_video.errors import InputError
+    from panini_video.io import probe
+
+    info = probe(clips["plain"])
+    assert info.frame_count is not None
+    promised = dataclasses.replace(info, frame_count=info.frame_count + 5)  # as if frames went missing
+    with pytest.raises(InputError, match=f"of the {info.frame_count + 5} frames its index lists"):
+        with VideoReader(clips["plain"], info=promised) as reader:
+            for _ in reader:
+                pass
+    with VideoReader(clips["plain"], info=info) as reader:  # the true count passes
+        assert sum(1 for _ in reader) == info.frame_count
+
+
+def test_a_file_that_changes_while_read_is_an_input_error(clips: dict[str, Path], tmp_path: Path) -> None:
+    from panini_video.errors import InputError
+
+    src = tmp_path / "c.mp4"
+    src.write_bytes(clips["plain"].read_bytes())
+    with pytest.raises(InputError, match="changed while it was read"):
+        with VideoReader(src, queue_size=1) as reader:
+            for i, _ in enumerate(reader):
+                if i == 1:
+                    with open(src, "ab") as f:
+                        f.write(b"\0" * 100)
