@@ -187,8 +187,38 @@ def commit(temp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None
         kind = None
     if kind is not None:  # appeared since the check: never rename over a folder or a device
         raise OutputError(f"{t}: became {kind} during the run; the result was not written")
+    _set_mode(Path(temp), t)
     os.replace(temp, t)
     committed.append(t)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the platform says it (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _set_mode(temp: Path, target: Path) -> None:
+    """The mode a file written in place would have: the replaced file's, else 0666 less the umask.
+
+    Temporary files are often created private (mkstemp, safetensors: 0600); the result is not.
+    """
+    try:
+        st = os.stat(target)
+        mode = stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else 0o666 & ~_umask()
+    except OSError:
+        mode = 0o666 & ~_umask()
+    try:
+        os.chmod(temp, mode)
+    except OSError as e:
+        log.debug("cannot set the mode of %s: %s", temp, e)
 
 
 @contextmanager

@@ -80,3 +80,18 @@ def test_stale_temporaries_of_dead_processes_only_are_removed(tmp_path: Path) ->
         p.write_bytes(b"x")
     assert remove_stale_temps([tmp_path]) == [stale]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (alive, foreign, kept))
+
+
+def test_a_result_gets_the_usual_mode_or_keeps_the_replaced_files(tmp_path: Path) -> None:
+    new = tmp_path / "new.json"
+    with atomic_output(new) as temp:
+        fd = os.open(temp, os.O_CREAT | os.O_WRONLY, 0o600)  # private, as mkstemp and safetensors make them
+        os.close(fd)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert new.stat().st_mode & 0o777 == 0o666 & ~mask
+    old = tmp_path / "old.json"
+    old.write_text("x")
+    old.chmod(0o640)
+    outputs.write_text(old, "y")
+    assert old.stat().st_mode & 0o777 == 0o640 and old.read_text() == "y"

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 
 from panini_video import outputs
-from panini_video.cli.signals import stop_on_signals
+from panini_video.cli.signals import ignore_stop_signals, stop_on_signals
 from panini_video.errors import Interrupted, PaniniError
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,16 @@ def console_main() -> None:
     through C++ frames that do not allow it (a native abort, exit 134); with every output already
     committed or removed, leaving with ``os._exit`` skips that.
     """
-    code = main()
+    code: int | None = None
+    try:
+        with stop_on_signals(restore=False):  # from the first import on, not only once the command runs
+            code = main()
+            ignore_stop_signals()  # the work is over: a late signal changes nothing now
+    except KeyboardInterrupt as exc:  # a signal before main() had its own handlers in place
+        if code is None:
+            code = exc.exit_code if isinstance(exc, Interrupted) else Interrupted.exit_code
+            print(f"panini-video: {exc or 'interrupted'}; no output was written", file=sys.stderr)
+    assert code is not None
     sys.stdout.flush()
     sys.stderr.flush()
     others = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]

@@ -57,8 +57,11 @@ class _Handler:
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[_Handler]:
-    """Install the handlers for the block (main thread only; elsewhere a no-op)."""
+def stop_on_signals(restore: bool = True) -> Iterator[_Handler]:
+    """Install the handlers for the block (main thread only; elsewhere a no-op).
+
+    restore: put the previous handlers back at the end (False: the caller decides what follows).
+    """
     handler = _Handler()
     if threading.current_thread() is not threading.main_thread():
         yield handler
@@ -69,5 +72,12 @@ def stop_on_signals() -> Iterator[_Handler]:
     try:
         yield handler
     finally:
-        for sig, old in previous.items():
+        for sig, old in previous.items() if restore else ():
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+
+def ignore_stop_signals() -> None:
+    """From now on the stop signals are ignored (the command has finished; only the exit is left)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
