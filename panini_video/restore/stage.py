@@ -83,6 +83,14 @@ def load_restore_model(
     return load_model(config.model, device=device)
 
 
+def restore_weights_label(config: RestoreConfig) -> str:
+    """What the weights of ``config.model`` are, for the run's figures: trained, or random with a seed."""
+    from panini_video.models.serialize import read_metadata, resolve_weights, weights_label
+
+    path, _ = resolve_weights(config.model)
+    return weights_label(read_metadata(path))
+
+
 class RestoreStage(Stage):
     """Restores the faces of every frame with Panini-Net, batched across frames and tracks.
 
@@ -114,8 +122,10 @@ class RestoreStage(Stage):
         self.config = config
         self.blend = blend or BlendConfig()
         device = resolve_device(config.device)
+        self.weights = "given"  # a model handed in (tests, benches)
         if model is None:
             model = load_restore_model(config, device, fetch_progress=fetch_progress)
+            self.weights = restore_weights_label(config)
         self.executor = DeviceExecutor(model, device, config.precision)
         self.cache = DreCache(
             config.dre_mode,
@@ -274,6 +284,7 @@ class RestoreStage(Stage):
         with self.executor.on_compute():
             tracks = [dataclasses.asdict(r) for r in self.cache.records()]
         return {
+            "weights": self.weights,  # "random weights, seed N" for `weights init` files
             "device": str(self.executor.device),
             "precision": self.executor.precision,
             "model_in": self.executor.in_size,

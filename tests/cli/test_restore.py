@@ -35,7 +35,8 @@ MARGIN = 16  # px around a paste region the encoder may still touch (its blocks 
 @pytest.fixture(scope="module")
 def tiny_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(7)
-    return save_model(PaniniNet(VARIANTS["tiny"]).eval(), tmp_path_factory.mktemp("weights") / "tiny.safetensors")
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    return save_model(PaniniNet(VARIANTS["tiny"]).eval(), path, random_seed=7)
 
 
 @pytest.fixture
@@ -77,6 +78,7 @@ def test_restore_keeps_every_frame_timestamp_and_the_audio(
     restore = report["stage_stats"]["restore"]
     assert restore["frames"] == restore["faces"] == 135 and restore["faces_failed"] == 0
     assert restore["model_in"] == 64 and restore["model_out"] == 128 and restore["dre_mode"] == "track"
+    assert restore["weights"] == "random weights, seed 7"  # what the file's metadata says
     (track,) = restore["tracks"]  # one person, one track, its code followed slowly
     assert track["length"] == 135 and track["warmup_frames"] == 5
     assert 0 < track["code_step_mean"] < 1e-3 and track["mask_step_mean"] >= 0
