@@ -162,9 +162,8 @@ def test_a_file_that_changes_while_read_is_an_input_error(clips: dict[str, Path]
 
     src = tmp_path / "c.mp4"
     src.write_bytes(clips["plain"].read_bytes())
-    with pytest.raises(InputError, match="changed while it was read"):
-        with VideoReader(src, queue_size=1) as reader:
-            for i, _ in enumerate(reader):
-                if i == 1:
-                    with open(src, "ab") as f:
-                        f.write(b"\0" * 100)
+    with pytest.raises(InputError, match="changed while it was read"), VideoReader(src, queue_size=1) as reader:
+        for i, _ in enumerate(reader):
+            if i == 1:
+                with open(src, "ab") as f:
+                    f.write(b"\0" * 100)
