@@ -1,4 +1,3 @@
-
 from panini_video.cli import console_main
 
 console_main()
