@@ -164,7 +164,7 @@ def _io_config(preset: str, crf: str) -> Any:
 def measure_graph(src: Path, out: Path, queue_size: int, preset: str = "", crf: str = "") -> dict[str, Any]:
     """``run_pipeline`` with no face stages."""
     from panini_video.config import RunConfig, RuntimeConfig
-    from panini_video.runtime.pipeline import run_pipeline
+    from panini_video.run.pipeline import run_pipeline
 
     config = RunConfig(io=_io_config(preset, crf), runtime=RuntimeConfig(queue_size=queue_size))
     t = time.perf_counter()

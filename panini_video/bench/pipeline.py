@@ -145,7 +145,7 @@ def bench(
     from panini_video.faces.stages import load_face_detector
     from panini_video.io import probe
     from panini_video.restore.executor import resolve_device
-    from panini_video.runtime.pipeline import build_stages, run_pipeline
+    from panini_video.run.pipeline import build_stages, run_pipeline
 
     if config.annotate:
         raise UsageError("bench pipeline measures restoration; a preset with annotate = true does not restore")

@@ -112,7 +112,7 @@ def config_from(args: argparse.Namespace) -> RunConfig:
 def detect_items(path: str | Path, config: RunConfig, frames: int, detector: Any = None) -> list[FrameItem]:
     """The first ``frames`` frames of ``path`` through the main command's detect and track stages."""
     from panini_video.io import VideoReader, probe
-    from panini_video.runtime.pipeline import build_stages
+    from panini_video.run.pipeline import build_stages
 
     # annotate: build_stages then needs no Panini weights; only its first two stages are used.
     stages = build_stages(dataclasses.replace(config, annotate=True), probe(path), detector=detector)[:2]

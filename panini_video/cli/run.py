@@ -22,7 +22,7 @@ from panini_video import outputs
 from panini_video.config import Backpressure, DetectConfig, DreMode, Precision, load_config, parse_size
 from panini_video.errors import UsageError
 from panini_video.outputs import Output, Overwrite
-from panini_video.runtime.pipeline import RunReport, run_pipeline
+from panini_video.run.pipeline import RunReport, run_pipeline
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
-"""The stage graph: threads, bounded queues, stop and errors, reorder buffer, stats.
+"""The generic stage graph: threads, bounded queues, stop and errors, reorder buffer, stats, memory.
 
-``run_pipeline`` (in ``panini_video.runtime.pipeline``) puts the reader, the face stages and
-the writer on it.
+It knows nothing of faces or files: ``panini_video.run`` puts a Source, the face stages and a
+Sink on it.
 """
 
 from __future__ import annotations

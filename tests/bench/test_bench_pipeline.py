@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import panini_video.runtime.pipeline as runtime_pipeline
+import panini_video.run.pipeline as runtime_pipeline
 from panini_video import cache
 from panini_video.bench.pipeline import bench_model
 from panini_video.cli import main

@@ -24,7 +24,7 @@ import pytest
 
 from panini_video.cli import main
 from panini_video.records import FrameItem
-from panini_video.runtime import pipeline
+from panini_video.run import pipeline
 from panini_video.runtime.stage import Stage
 
 CLIP = "videos/talking_vfr_700.mp4"  # 135 frames, AAC audio

@@ -25,8 +25,8 @@ from panini_video.config import load_config
 from panini_video.errors import CorruptInputError, InputError, ProcessingError, UsageError
 from panini_video.io import probe
 from panini_video.records import Frame, FrameItem
-from panini_video.runtime import pipeline
-from panini_video.runtime.pipeline import run_pipeline
+from panini_video.run import pipeline
+from panini_video.run.pipeline import run_pipeline
 from panini_video.runtime.stage import Stage
 
 CLIP = "videos/talking_vfr_700.mp4"  # 135 frames, variable frame timing, AAC audio
@@ -314,7 +314,7 @@ def test_the_progress_bar_is_drawn_on_a_terminal_and_nowhere_else(clip: Path, ou
 SLOW_RUN = textwrap.dedent(
     """
     import sys, time
-    from panini_video.runtime import pipeline
+    from panini_video.run import pipeline
     from panini_video.runtime.stage import Stage
 
     class Slow(Stage):

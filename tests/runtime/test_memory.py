@@ -1,15 +1,12 @@
-"""The memory plan: queue depth and x264 look-ahead from a byte budget."""
+"""The memory plan: queue depth from a byte budget, and the encoder model it counts."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from panini_video.config import IOConfig, RunConfig
-from panini_video.io.encoder import encoder_frames, plan_encoder
+from panini_video.config import IOConfig
+from panini_video.io.encoder import encoder_frames
 from panini_video.runtime.memory import default_budget, plan_queues, total_memory
-from panini_video.runtime.pipeline import plan_memory
 
 MB = 2**20
 
@@ -36,18 +33,6 @@ def test_a_budget_too_small_for_one_frame_per_queue_says_so(caplog: pytest.LogCa
 def test_the_default_budget_is_a_quarter_of_the_memory() -> None:
     total = total_memory()
     assert total is not None and default_budget() == max(512 * MB, total // 4)
-
-
-def test_x264_lookahead_is_shortened_to_fit_and_reaches_the_encoder() -> None:
-    config = RunConfig().with_overrides({"runtime": {"max_memory": "6G"}})
-    big = plan_encoder(Path("o.mp4"), config.io, (7680, 4320))
-    memory = plan_memory(config, [], big)
-    assert memory.encoder_lookahead is not None and 0 <= memory.encoder_lookahead < 40
-    assert memory.within_budget and memory.bytes_in_flight <= 6 * 2**30
-    shorter = plan_encoder(Path("o.mp4"), config.io, (7680, 4320), lookahead=memory.encoder_lookahead)
-    assert shorter.options["rc-lookahead"] == str(memory.encoder_lookahead)
-    small = plan_memory(config, [], plan_encoder(Path("o.mp4"), config.io, (1280, 720)))
-    assert small.encoder_lookahead is None and small.queue_size == 8  # the preset's look-ahead stands
 
 
 def test_the_encoder_model_grows_with_lookahead_and_threads() -> None:

@@ -1,9 +1,12 @@
-"""One run: reader -> face stages -> reorder -> writer, through the stage graph.
+"""One run: Source -> face stages -> reorder -> Sink, through the stage graph.
 
-``build_stages`` is the factory of the face stages for a ``RunConfig``; ``run_pipeline`` wraps
-them between the reader (source) and the writer (sink), runs the graph and returns a
-``RunReport``. The writer only renames its temporary file onto the output when the whole graph
-finished; any failure or interruption aborts it, so no output file appears.
+The run's wiring, shared by the main command, live and batch runs: they differ in the Source and
+Sink they build (``run.sources``, ``run.sinks``) and in the preset. ``build_stages`` is the
+factory of the face stages for a ``RunConfig``; ``run`` plans the sink's encoders, the stages and
+the memory, puts the stages between the source and the sink, runs the graph and returns a
+``RunReport``. The sink is closed (a file renamed into place) only when the whole graph
+finished; any failure or interruption aborts it, so no output file appears. ``runtime/`` below
+stays the generic graph and knows nothing of faces or files.
 """
 
 from __future__ import annotations
@@ -15,15 +18,15 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from panini_video.config import RunConfig
 from panini_video.errors import UsageError
-from panini_video.io import VideoInfo, VideoReader, VideoWriter
-from panini_video.io.encoder import X264_LOOKAHEAD, X264_PER_LOOKAHEAD, EncoderPlan, encoder_frames, plan_encoder
-from panini_video.io.probe import probe
+from panini_video.io import VideoInfo
+from panini_video.io.encoder import X264_LOOKAHEAD, X264_PER_LOOKAHEAD, EncoderPlan, encoder_frames
 from panini_video.records import Frame, FrameItem
+from panini_video.run.sinks import FileSink, Sink
+from panini_video.run.sources import FileSource, Source
 from panini_video.runtime.graph import Graph
 from panini_video.runtime.memory import MemoryPlan, default_budget, plan_queues
 from panini_video.runtime.reorder import DroppedIndices, ReorderBuffer
@@ -34,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 class Progress(Protocol):
-    """What ``run_pipeline`` reports progress to (the CLI's progress bar)."""
+    """What ``run`` reports progress to (the CLI's progress bar)."""
 
     def start(self, info: VideoInfo) -> None: ...
 
@@ -117,29 +120,18 @@ def output_size(config: RunConfig, info: VideoInfo) -> tuple[int, int]:
     return info.width * up, info.height * up
 
 
-class WriterSink(Stage):
-    """The graph's sink: encodes each frame (and muxes the audio up to it)."""
+class SinkStage(Stage):
+    """The graph's last stage: hands each frame to the sink (which encodes it and muxes the audio)."""
 
     name = "encode"
 
-    def __init__(self, writer: VideoWriter) -> None:
-        self.writer = writer
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
 
     def process(self, item: Any) -> Iterable[Any]:
         frame: Frame = item.frame if isinstance(item, FrameItem) else item
-        self.writer.write(frame)
+        self.sink.write(frame)
         return ()
-
-
-def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    """True when two paths name the same file (an existing file, or the same resolved path)."""
-    pa, pb = Path(a), Path(b)
-    try:
-        if pa.exists() and pb.exists():
-            return os.path.samefile(pa, pb)
-    except OSError:
-        pass
-    return pa.resolve() == pb.resolve()
 
 
 def frames_held(config: RunConfig, stages: Sequence[Stage]) -> float:
@@ -162,28 +154,33 @@ def frames_held(config: RunConfig, stages: Sequence[Stage]) -> float:
     return held
 
 
-def plan_memory(config: RunConfig, stages: Sequence[Stage], plan: EncoderPlan) -> MemoryPlan:
+def plan_memory(config: RunConfig, stages: Sequence[Stage], plans: EncoderPlan | Sequence[EncoderPlan]) -> MemoryPlan:
     """Queue depth and x264 look-ahead for ``config.runtime.max_memory`` (default: a quarter of RAM).
 
     The encoder is by far the largest holder (x264 medium keeps about 68 pictures), so when one
     frame per queue does not fit, its look-ahead is shortened first: compression loses a little,
     memory stays within the budget.
     """
+    plans = [plans] if isinstance(plans, EncoderPlan) else list(plans)
     budget = config.runtime.max_memory or default_budget()
-    frame_bytes = plan.size[0] * plan.size[1] * 3
+    frame_bytes = max(p.size[0] * p.size[1] for p in plans) * 3
     queues = len(stages) + 3  # the reader's, one before each stage, the reorder buffer's and the sink's
     cores = os.cpu_count() or 1
     fixed = frames_held(config, stages)
-    preset = plan.options.get("preset")
+    x264 = [p for p in plans if p.codec in ("libx264", "libx264rgb")]
     lookahead: int | None = None
-    if plan.codec in ("libx264", "libx264rgb"):
-        default = X264_LOOKAHEAD.get(preset or "medium", 40)
-        room = budget / frame_bytes - fixed - queues - encoder_frames(plan.codec, preset, cores, 0)
-        fits = max(0, int(room / X264_PER_LOOKAHEAD))
+    if x264:
+        default = max(X264_LOOKAHEAD.get(p.options.get("preset") or "medium", 40) for p in x264)
+        room = budget / frame_bytes - fixed - queues
+        room -= sum(encoder_frames(p.codec, p.options.get("preset"), cores, 0) for p in plans)
+        room -= sum(encoder_frames(p.codec, p.options.get("preset"), cores) for p in plans if p not in x264)
+        fits = max(0, int(room / (X264_PER_LOOKAHEAD * len(x264))))
         if fits < default:
             lookahead = fits
             log.info("x264 look-ahead %d frames instead of %d, to fit the memory budget", fits, default)
-    fixed += encoder_frames(plan.codec, preset, cores, lookahead)
+    for p in plans:
+        la = lookahead if p in x264 else None
+        fixed += encoder_frames(p.codec, p.options.get("preset"), cores, la)
     return plan_queues(budget, frame_bytes, queues, fixed, config.runtime.queue_size, encoder_lookahead=lookahead)
 
 
@@ -193,14 +190,14 @@ def reorder_capacity(config: RunConfig, n_stages: int) -> int:
     return max(64, 2 * in_flight)
 
 
-def _frame_items(reader: VideoReader, limit: int | None = None) -> Iterator[FrameItem]:
-    for frame in itertools.islice(reader, limit):
+def _frame_items(frames: Iterable[Frame], limit: int | None = None) -> Iterator[FrameItem]:
+    for frame in itertools.islice(frames, limit):
         yield FrameItem(frame)
 
 
-def run_pipeline(
-    input: str | os.PathLike[str],
-    output: str | os.PathLike[str],
+def run(
+    source: Source,
+    sink: Sink,
     config: RunConfig | None = None,
     *,
     stages: Sequence[Stage] | None = None,
@@ -208,32 +205,30 @@ def run_pipeline(
     max_frames: int | None = None,
     fetch_progress: Callable[[int, int | None], None] | None = None,
 ) -> RunReport:
-    """Process ``input`` into ``output``; ``stages`` replaces ``build_stages`` (tests, benches).
+    """Process ``source`` into ``sink``; ``stages`` replaces ``build_stages`` (tests, benches).
 
-    ``max_frames`` stops after the first that many frames (``bench pipeline``); the audio after
-    them is still copied.
+    ``max_frames`` stops after the first that many frames (``bench pipeline``); a file's audio
+    after them is still copied. The source is closed and the sink closed or aborted in every case.
 
     Raises InputError for a bad input, OutputError when the output cannot be written,
-    ProcessingError when a stage fails, Interrupted on Ctrl-C; in every case the output is
+    ProcessingError when a stage fails, Interrupted on a signal; in every case the output is
     left as it was.
     """
     config = config or RunConfig()
     t0 = time.perf_counter()
-    if same_file(input, output):
-        raise UsageError(f"the output is the input ({output}); choose another output path")
-    info = probe(input)
-    size = output_size(config, info)
-    plan = plan_encoder(Path(output), config.io, size)  # the encoder refuses bad settings now, not at frame 0
-    stage_list = build_stages(config, info, fetch_progress=fetch_progress) if stages is None else list(stages)
-    memory = plan_memory(config, stage_list, plan)
-    runtime = dataclasses.replace(config.runtime, queue_size=memory.queue_size)
-    with VideoReader(input, threads=config.io.decode_threads, queue_size=memory.queue_size, info=info) as reader:
+    try:
+        info = source.info
+        size = output_size(config, info)
+        plans = sink.plan(size)  # the encoders refuse bad settings now, not at frame 0
+        stage_list = build_stages(config, info, fetch_progress=fetch_progress) if stages is None else list(stages)
+        memory = plan_memory(config, stage_list, plans)
+        runtime = dataclasses.replace(config.runtime, queue_size=memory.queue_size)
         dropped = DroppedIndices() if config.runtime.backpressure == "drop-oldest" else None
         reorder = ReorderBuffer(capacity=reorder_capacity(config, len(stage_list)), dropped=dropped)
         log.info(
             "%s -> %s: %dx%d at %s fps, %s frames, stages: %s",
-            input,
-            output,
+            source.name,
+            sink.name,
             info.width,
             info.height,
             info.frame_rate,
@@ -243,26 +238,31 @@ def run_pipeline(
         if progress is not None:
             progress.start(info)
         try:
-            with VideoWriter(
-                output, info, config.io, size=None if size == info.size else size, lookahead=memory.encoder_lookahead
-            ) as writer:
+            sink.open(info, size, source.audio_path, memory.encoder_lookahead)
+            try:
                 graph = Graph(
-                    _frame_items(reader, max_frames),
+                    _frame_items(source.frames(memory.queue_size), max_frames),
                     [*stage_list, reorder],
-                    WriterSink(writer),
+                    SinkStage(sink),
                     runtime,
                     on_drop=None if dropped is None else (lambda item: dropped.add(item.index)),
                 )
                 stats = graph.run(progress=None if progress is None else progress.update)
-                frames_out = writer.frames_written
+                sink.close()
+            except BaseException:
+                sink.abort()
+                raise
+            frames_out = sink.frames_written
         finally:
             if progress is not None:
                 progress.close()
+    finally:
+        source.close()
     if stats.dropped:
         log.warning("%d frame(s) dropped by backpressure (%s)", stats.dropped, config.runtime.backpressure)
     return RunReport(
-        input=str(input),
-        output=str(output),
+        input=source.name,
+        output=sink.name,
         frames_in=stats.items_in,
         frames_out=frames_out,
         dropped=stats.dropped,
@@ -275,4 +275,27 @@ def run_pipeline(
         config=config,
         stage_stats={s.name: figures for s in stage_list if (figures := s.stats())},
         memory=memory,
+    )
+
+
+def run_pipeline(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    config: RunConfig | None = None,
+    *,
+    stages: Sequence[Stage] | None = None,
+    progress: Progress | None = None,
+    max_frames: int | None = None,
+    fetch_progress: Callable[[int, int | None], None] | None = None,
+) -> RunReport:
+    """``run`` from a file to a file: the main command's case."""
+    config = config or RunConfig()
+    source = FileSource(input, decode_threads=config.io.decode_threads)
+    try:
+        sink = FileSink(output, config.io)
+    except BaseException:
+        source.close()
+        raise
+    return run(
+        source, sink, config, stages=stages, progress=progress, max_frames=max_frames, fetch_progress=fetch_progress
     )

@@ -1,0 +1,80 @@
+"""Where a run's frames come from: a ``Source`` (a file today; live URLs and devices next).
+
+A source is probed when it is made (``info``: size, rate, time base, rotation, audio), so the
+run can plan its stages, memory and encoder before anything is decoded; ``frames`` then starts
+decoding, in a thread of its own, into a queue of the depth the memory plan chose.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from panini_video.io import VideoInfo, VideoReader
+from panini_video.io.probe import probe
+from panini_video.records import Frame
+
+
+class Source(Protocol):
+    """What a run reads: its facts up front, then its frames once."""
+
+    @property
+    def name(self) -> str:
+        """How logs and the report name it (a path; a URL with its credentials masked)."""
+        ...
+
+    @property
+    def info(self) -> VideoInfo: ...
+
+    @property
+    def live(self) -> bool:
+        """A live source may drop frames under backpressure; a file never does."""
+        ...
+
+    @property
+    def audio_path(self) -> Path | None:
+        """Where a file sink copies the audio from (None: no audio to carry)."""
+        ...
+
+    def frames(self, queue_size: int) -> Iterator[Frame]:
+        """Start decoding; the frames in presentation order. Called once."""
+        ...
+
+    def close(self) -> None:
+        """Stop decoding and release the input; safe to call twice."""
+        ...
+
+
+class FileSource:
+    """A video file, decoded by ``VideoReader``; a file that changes while read is an InputError."""
+
+    live = False
+
+    def __init__(self, path: str | os.PathLike[str], *, decode_threads: int = 0) -> None:
+        self._info = probe(path)
+        self._threads = decode_threads
+        self._reader: VideoReader | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self._info.path)
+
+    @property
+    def info(self) -> VideoInfo:
+        return self._info
+
+    @property
+    def audio_path(self) -> Path | None:
+        return self._info.path
+
+    def frames(self, queue_size: int) -> Iterator[Frame]:
+        if self._reader is not None:
+            raise RuntimeError(f"{self.name}: frames() was already called; make a new FileSource")
+        self._reader = VideoReader(self._info.path, threads=self._threads, queue_size=queue_size, info=self._info)
+        return iter(self._reader)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
