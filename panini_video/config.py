@@ -36,17 +36,28 @@ class Limit:
     parse: Callable[[Any], Any] | None = None  # turns a preset's text ("2G") into the field's type
 
     def describe(self) -> str:
+        show = _size if self.parse is parse_size else _num
         if self.lo is not None and self.hi is not None:
             start, join = ("above", "and at most") if self.lo_open else ("from", "to")
-            return f"{start} {_num(self.lo)} {join} {_num(self.hi)}"
+            return f"{start} {show(self.lo)} {join} {show(self.hi)}"
         if self.lo is not None:
-            return f"{'above' if self.lo_open else 'at least'} {_num(self.lo)}"
+            return f"{'above' if self.lo_open else 'at least'} {show(self.lo)}"
         assert self.hi is not None
-        return f"at most {_num(self.hi)}"
+        return f"at most {show(self.hi)}"
 
 
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _size(x: float) -> str:
+    """Bytes as the largest binary unit that divides them (64M, 1P), as ``--max-memory`` takes them."""
+    value, unit = int(x), ""
+    for name in "KMGTP":
+        if value % 1024:
+            break
+        value, unit = value // 1024, name
+    return f"{value}{unit}"
 
 
 def setting(default: Any, lo: float | None = None, hi: float | None = None, **kw: Any) -> Any:

@@ -159,6 +159,8 @@ def check_outputs(
             raise UsageError(f"{out.option}: '-' (standard output) is not accepted here; give a file path")
         if not out.path:
             raise UsageError(f"{out.option}: an empty path; give a file path")
+        if out.path.endswith(("/", os.sep)):
+            raise OutputError(f"{out.option} {out.path}: names a folder (it ends with '/'); give a file path")
         p = Path(out.path)
         label = str(p) if out.option == "OUT" else f"{out.option} {p}"
         for key in identities(p):

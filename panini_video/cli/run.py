@@ -233,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
     if config.detect.device is not None:
         resolve_device(config.detect.device)
     targets = [Output(args.output, "OUT")]
-    if args.stats_json:
+    if args.stats_json is not None:  # an empty path is refused by the output rule, not ignored
         targets.append(Output(args.stats_json, "--stats-json", stdout_ok=True))
     if not outputs.check_outputs(targets, [args.input], overwrite_mode(args)):
         log.warning("%s exists; skipped (-n)", args.output)
@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
         report.dropped,
         report.fps,
     )
-    if args.stats_json:
+    if args.stats_json is not None:
         write_stats(args.stats_json, report)
     if not args.quiet and progress is None:  # no bar was drawn: one line says what happened
         print(summary_line(report, config.annotate), file=sys.stderr)

@@ -153,6 +153,8 @@ FILE_CASES = [
     Case("stats-is-a-folder", (IN, OUT, "--stats-json", "{w}/sub"), 4, "is a folder", _folder("sub")),
     Case("stats-is-a-device", (IN, OUT, "--stats-json", "/dev/null"), 4, "is a device"),
     Case("stats-is-a-fifo", (IN, OUT, "--stats-json", "{w}/p"), 4, "is a FIFO", _fifo("p")),
+    Case("stats-empty-path", (IN, OUT, "--stats-json="), 2, "an empty path"),
+    Case("out-with-a-trailing-slash", (IN, "{w}/out.mp4/"), 4, "names a folder"),
     Case("stats-to-stdout", (IN, OUT, "--stats-json", "-"), 0, "", changed=("out.mp4",)),
     Case("out-exists", (IN, OUT), 4, "give -y (--overwrite)", _exists("out.mp4")),
     Case("out-exists-n-skips", (IN, OUT, "-n"), 0, "", _exists("out.mp4")),
