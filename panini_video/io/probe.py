@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -111,9 +112,19 @@ def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
     if p.is_dir():
         raise InputError(f"{p}: is a folder, not a video file")
     try:
-        size = p.stat().st_size
+        st = p.stat()
     except OSError as e:
         raise InputError(f"{p}: cannot be read ({e.strerror or e})") from e
+    if not stat.S_ISREG(st.st_mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a device"
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            else "not a regular file"
+        )
+        raise InputError(f"{p}: is {kind}, not a video file")
+    size = st.st_size
     if size == 0:
         raise CorruptInputError(f"{p}: is empty (0 bytes)")
     try:

@@ -178,6 +178,8 @@ FILE_CASES = [
         ("out.mp4",),
         _whole_video("out.mp4"),
     ),
+    Case("in-is-a-device", ("/dev/zero", OUT), 3, "is a device"),
+    Case("in-is-a-fifo", ("{w}/p.mp4", OUT), 3, "is a FIFO", _fifo("p.mp4")),
     Case("in-missing", ("{w}/nope.mp4", OUT), 3, "no such file"),
     Case("in-live-url", ("rtsp://127.0.0.1:1/cam", OUT), 2, "not supported by this version"),
     Case("in-stdin", ("-", OUT), 2, "standard input"),
