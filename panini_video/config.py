@@ -113,9 +113,14 @@ class _Section:
                     raise UsageError(f"{where} must be {limit.describe()}, got {value!r}")
 
 
+def _options(hint: Any) -> tuple[Any, ...]:
+    """The types a field's annotation allows: the members of ``X | Y``, else the one type."""
+    return get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+
+
 def _check_value(hint: Any, value: Any, where: str) -> None:
     """``value`` fits ``hint`` (bool, int, float, str, Literal, X | None); floats must be finite."""
-    options = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+    options = _options(hint)
     if value is None:
         if type(None) in options:
             return
@@ -271,15 +276,11 @@ class RunConfig(_Section):
         return _merge(self, overrides, "")
 
 
-SECTIONS: tuple[type[_Section], ...] = (
-    IOConfig,
-    RuntimeConfig,
-    DetectConfig,
-    TrackConfig,
-    SmoothConfig,
-    SelectConfig,
-    BlendConfig,
-    RestoreConfig,
+# the section classes, in RunConfig's order (the table-driven tests walk them)
+SECTIONS: tuple[type[_Section], ...] = tuple(
+    f.default_factory
+    for f in fields(RunConfig)
+    if f.default_factory is not dataclasses.MISSING  # type: ignore[misc]
 )
 
 
@@ -308,7 +309,7 @@ def _merge(obj: Any, values: dict[str, Any], where: str) -> Any:
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:
     """A whole float for an int field becomes an int; an int for a float field a float."""
-    options = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+    options = _options(hint)
     if isinstance(value, float) and int in options and float not in options:
         if not math.isfinite(value) or not value.is_integer():
             raise UsageError(f"'{where}' must be a whole number, got {value!r}")

@@ -65,8 +65,13 @@ class Output:
     def is_stdout(self) -> bool:
         return self.stdout_ok and self.path == STDOUT
 
+    @property
+    def label(self) -> str:
+        """How messages name it: the path for the main output, else the option and the path."""
+        return self.path if self.option == "OUT" else f"{self.option} {self.path}"
 
-def _kind(mode: int) -> str | None:
+
+def file_kind(mode: int) -> str | None:
     """What a non-regular file is, in words; None for a regular file."""
     if stat.S_ISDIR(mode):
         return "a folder"
@@ -97,13 +102,12 @@ def identities(path: str | os.PathLike[str]) -> set[tuple[object, ...]]:
 
 
 def _check_folder(out: Output, p: Path) -> None:
-    folder = p.parent
-    label = f"{out.option} {p}" if out.option != "OUT" else str(p)
+    folder, label = p.parent, out.label
     if not folder.exists():
         raise OutputError(f"{label}: the folder {folder} does not exist")
     if not folder.is_dir():
         raise OutputError(f"{label}: {folder} is not a folder")
-    probe = folder / f".{p.name}.partial-{os.getpid()}-{secrets.token_hex(4)}.probe"
+    probe = temp_path(p, ".probe")
     try:
         fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except OSError as e:
@@ -114,17 +118,17 @@ def _check_folder(out: Output, p: Path) -> None:
 
 def _check_target(out: Output, p: Path, overwrite: Overwrite) -> bool:
     """False when the target exists and the run skips existing outputs."""
-    label = f"{out.option} {p}" if out.option != "OUT" else str(p)
+    label = out.label
     try:
         own = os.lstat(p)
     except FileNotFoundError:
         return True
     except OSError as e:
         raise OutputError(f"{label}: cannot be inspected ({e.strerror or e})") from e
-    kind = _kind(own.st_mode)
+    kind = file_kind(own.st_mode)
     if kind is None and stat.S_ISLNK(own.st_mode):
         try:
-            kind = _kind(os.stat(p).st_mode)
+            kind = file_kind(os.stat(p).st_mode)
         except OSError:
             kind = None  # a dangling link: replacing it harms nothing
         if kind is not None:
@@ -162,12 +166,11 @@ def check_outputs(
         if out.path.endswith(("/", os.sep)):
             raise OutputError(f"{out.option} {out.path}: names a folder (it ends with '/'); give a file path")
         p = Path(out.path)
-        label = str(p) if out.option == "OUT" else f"{out.option} {p}"
-        for key in identities(p):
+        keys = identities(p)
+        for key in keys:
             if key in seen:
-                raise UsageError(f"{label} is {seen[key]}; choose another path")
-        for key in identities(p):
-            seen[key] = f"{out.option} {p}" if out.option != "OUT" else f"the output {p}"
+                raise UsageError(f"{out.label} is {seen[key]}; choose another path")
+        seen.update(dict.fromkeys(keys, f"the output {p}" if out.option == "OUT" else out.label))
         _check_folder(out, p)
         fresh = _check_target(out, p, overwrite) and fresh
     return fresh
@@ -184,7 +187,7 @@ def commit(temp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None
     """Rename a finished temporary file over ``target`` (a symlink there is replaced, not followed)."""
     t = Path(target)
     try:
-        kind = _kind(os.lstat(t).st_mode)
+        kind = file_kind(os.lstat(t).st_mode)
     except FileNotFoundError:
         kind = None
     if kind is not None:  # appeared since the check: never rename over a folder or a device

@@ -54,13 +54,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_model: str | No
 def bench_model(config: RestoreConfig, seed: int = 0) -> tuple[Any, str]:
     """(model, its weights' label): the file's, as its metadata says (trained or random), else seeded random ones."""
     from panini_video.models import VARIANTS, PaniniNet, load_model
-    from panini_video.models.serialize import read_metadata, resolve_weights, weights_label
+    from panini_video.models.serialize import weights_label_of
     from panini_video.restore.executor import resolve_device
 
     device = resolve_device(config.device)
     try:
-        path, _ = resolve_weights(config.model)
-        return load_model(config.model, device=device), weights_label(read_metadata(path))
+        return load_model(config.model, device=device), weights_label_of(config.model)
     except WeightsNotFoundError:
         if config.model not in VARIANTS:
             raise

@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from panini_video import outputs
 from panini_video.cli.signals import ignore_stop_signals, stop_on_signals
@@ -80,18 +81,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return int(module.run(ns) or 0)
         except KeyboardInterrupt as exc:  # a signal (see cli.signals), or Ctrl-C outside its handler
-            code = exc.exit_code if isinstance(exc, Interrupted) else Interrupted.exit_code
-            done = outputs.committed[written:]
-            if done:
-                names = ", ".join(str(p) for p in done)
-                print(f"panini-video: {exc or 'interrupted'} after {names} was written complete", file=sys.stderr)
-            else:
-                print(f"panini-video: {exc or 'interrupted'}; no output was written", file=sys.stderr)
-            return code
+            return _interrupted(exc, outputs.committed[written:])
         except PaniniError as exc:
             print(f"panini-video: error: {exc}", file=sys.stderr)
             log.debug("details", exc_info=True)
             return exc.exit_code
+
+
+def _interrupted(exc: KeyboardInterrupt, written: list[Path]) -> int:
+    """Say what a signal left (the outputs already complete, or none) and return its exit code."""
+    if written:
+        names = ", ".join(str(p) for p in written)
+        print(f"panini-video: {exc or 'interrupted'} after {names} was written complete", file=sys.stderr)
+    else:
+        print(f"panini-video: {exc or 'interrupted'}; no output was written", file=sys.stderr)
+    return exc.exit_code if isinstance(exc, Interrupted) else Interrupted.exit_code
 
 
 def console_main() -> None:
@@ -108,8 +112,7 @@ def console_main() -> None:
             ignore_stop_signals()  # the work is over: a late signal changes nothing now
     except KeyboardInterrupt as exc:  # a signal before main() had its own handlers in place
         if code is None:
-            code = exc.exit_code if isinstance(exc, Interrupted) else Interrupted.exit_code
-            print(f"panini-video: {exc or 'interrupted'}; no output was written", file=sys.stderr)
+            code = _interrupted(exc, [])
     assert code is not None
     sys.stdout.flush()
     sys.stderr.flush()

@@ -33,6 +33,8 @@ Presets: default, archival, live, preview, fast (panini_video/pipelines/*.toml),
 An existing output is kept unless -y is given; -n skips it without an error."""
 
 
+# Flags only parse numbers here; the accepted ranges live on the config fields (panini_video.config),
+# so a flag and the same key in a preset are checked by one rule and the message names both.
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -48,13 +50,6 @@ def _float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return value
-
-
-# The accepted ranges live on the config fields (panini_video.config): a flag and the same key in a
-# preset are checked by one rule, and the message names both.
-_positive_int = _int
-_non_negative_float = _float
-_unit_float = _float
 
 
 def parse_size_arg(text: str) -> int:
@@ -85,13 +80,13 @@ def add_face_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("detection and tracking")
     g.add_argument("--detector", choices=get_args(get_type_hints(DetectConfig)["detector"]))
     g.add_argument("--detector-weights", metavar="PATH", help="RetinaFace weights (default: the cache)")
-    g.add_argument("--det-threshold", type=_unit_float, metavar="P", help="detection confidence threshold")
-    g.add_argument("--det-size", type=_positive_int, metavar="PX", help="longest side the detector sees")
-    g.add_argument("--detect-every", type=_positive_int, metavar="N", help="detect every N frames, track between")
-    g.add_argument("--smooth", type=_non_negative_float, metavar="S", help="landmark smoothing strength; 0: off")
+    g.add_argument("--det-threshold", type=_float, metavar="P", help="detection confidence threshold")
+    g.add_argument("--det-size", type=_int, metavar="PX", help="longest side the detector sees")
+    g.add_argument("--detect-every", type=_int, metavar="N", help="detect every N frames, track between")
+    g.add_argument("--smooth", type=_float, metavar="S", help="landmark smoothing strength; 0: off")
     g = parser.add_argument_group("which faces")
-    g.add_argument("--max-faces", type=_positive_int, metavar="N", help="at most N faces per frame, largest first")
-    g.add_argument("--min-face-size", type=_non_negative_float, metavar="PX", help="skip faces less tall than this")
+    g.add_argument("--max-faces", type=_int, metavar="N", help="at most N faces per frame, largest first")
+    g.add_argument("--min-face-size", type=_float, metavar="PX", help="skip faces less tall than this")
     g.add_argument("--only-largest", action=argparse.BooleanOptionalAction, help="the largest face of a frame only")
 
 
@@ -139,19 +134,19 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     g.add_argument("--model", help="mfr | sr | tiny | PATH to a .safetensors file")
     g.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     g.add_argument("--precision", choices=get_args(Precision))
-    g.add_argument("--batch-size", type=_positive_int, metavar="N", help="faces per model call")
+    g.add_argument("--batch-size", type=_int, metavar="N", help="faces per model call")
     g.add_argument("--dre-mode", choices=get_args(DreMode), help="one degradation code per track, or per frame")
-    g.add_argument("--dre-ema", type=_unit_float, metavar="A", help="how fast a track's code follows; 0 freezes it")
+    g.add_argument("--dre-ema", type=_float, metavar="A", help="how fast a track's code follows; 0 freezes it")
     g.add_argument(
         "--download",
         action=argparse.BooleanOptionalAction,
         help="fetch the official weights on first use (default); --no-download: fail if they are not cached",
     )
-    g.add_argument("--upscale", type=_positive_int, metavar="K", help="output size factor")
+    g.add_argument("--upscale", type=_int, metavar="K", help="output size factor")
     g.add_argument("--color-match", action=argparse.BooleanOptionalAction, help="match restored faces' colours")
     g.add_argument("--annotate", action=argparse.BooleanOptionalAction, help="draw the faces found; no restoration")
     g = parser.add_argument_group("runtime")
-    g.add_argument("--queue-size", type=_positive_int, metavar="N", help="frames waiting between two stages")
+    g.add_argument("--queue-size", type=_int, metavar="N", help="frames waiting between two stages")
     g.add_argument("--backpressure", choices=get_args(Backpressure), help="block (files) or drop-oldest (live only)")
     g.add_argument(
         "--max-memory",

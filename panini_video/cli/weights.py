@@ -6,8 +6,8 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from panini_video import cache
-from panini_video.cli.run import add_overwrite_options
+from panini_video import cache, outputs
+from panini_video.cli.run import add_overwrite_options, overwrite_mode
 from panini_video.models.keys import LISTED
 
 DESCRIPTION = "Get, convert and inspect Panini-Net and RetinaFace weights (in $PANINI_VIDEO_HOME or the user cache)."
@@ -84,9 +84,7 @@ def _import(args: argparse.Namespace) -> int:
 
     if args.output is not None and not _check_dest(args, args.output, [args.file]):
         return 0
-    from panini_video import outputs
-
-    outputs.remove_stale_temps([cache.model_path("x").parent, cache.detector_path("mobilenet").parent])
+    outputs.remove_stale_temps([cache.cache_dir() / "models", cache.cache_dir() / "detectors"])
     content = read_checkpoint(args.file)
     state = tensors_of(content) if args.variant is None else None
     backbone = guess_backbone(state) if state is not None else None
@@ -114,9 +112,6 @@ def _init(args: argparse.Namespace) -> int:
 
 def _check_dest(args: argparse.Namespace, dest: Path, inputs: list[Path]) -> bool:
     """The output rule (panini_video.outputs) for a weight file; False: it exists and -n skips it."""
-    from panini_video import outputs
-    from panini_video.cli.run import overwrite_mode
-
     if not outputs.check_outputs([outputs.Output(str(dest), "--output")], inputs, overwrite_mode(args)):
         print(f"{dest} exists; skipped (-n)")
         return False

@@ -11,6 +11,7 @@ sizes in 4:2:0 natively, so .webm keeps yuv420p.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -57,6 +58,19 @@ X264_PRESETS = (
     "placebo",
 )
 VPX_DEADLINES = ("good", "best", "realtime")
+# frames x264 holds in its look-ahead, by preset (x264's own preset table)
+X264_LOOKAHEAD = {
+    "ultrafast": 0,
+    "superfast": 0,
+    "veryfast": 10,
+    "faster": 20,
+    "fast": 30,
+    "medium": 40,
+    "slow": 50,
+    "slower": 60,
+    "veryslow": 60,
+    "placebo": 60,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +95,10 @@ class EncoderPlan:
         return self.size != self.coded_size
 
 
-def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int], *, lookahead: int | None = None) -> EncoderPlan:
+def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int]) -> EncoderPlan:
     """Choose encoder, pixel format, options and padding for ``path``; OutputError if impossible.
 
-    lookahead: x264's rc-lookahead in frames when it must be shorter than its preset's (memory:
-    ``encoder_frames``); None keeps the preset's.
+    The encoder is opened once with the plan (``try_encoder``): what it refuses is refused now.
     """
     ext = path.suffix.lower()
     if ext not in CONTAINERS:
@@ -145,8 +158,6 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int], *, lookahe
         options["preset"] = config.preset or "medium"
         if codec == "libx265":
             options["x265-params"] = "log-level=warning"  # x265 prints a page of settings at info
-        elif lookahead is not None and lookahead < X264_LOOKAHEAD[options["preset"]]:
-            options["rc-lookahead"] = str(lookahead)
     elif codec == "libvpx-vp9":
         # constant-quality mode needs b:v=0; row-mt and cpu-used keep VP9 from being painfully slow
         options.update({"crf": str(config.crf if config.crf is not None else 32), "b": "0"})
@@ -177,19 +188,6 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int], *, lookahe
     return plan
 
 
-# frames x264 holds in its look-ahead, by preset (x264's own preset table)
-X264_LOOKAHEAD = {
-    "ultrafast": 0,
-    "superfast": 0,
-    "veryfast": 10,
-    "faster": 20,
-    "fast": 30,
-    "medium": 40,
-    "slow": 50,
-    "slower": 60,
-    "veryslow": 60,
-    "placebo": 60,
-}
 # What x264 holds, in RGB frames of its picture size, measured at 1920x1080 on 2 cores (3 frame
 # threads; PyAV 18.1) with rc-lookahead 0 and the preset's own: ultrafast 14, veryfast 33 (40 at
 # its 10), fast 34 (63 at 30), medium 35 (76 at 40), slow 37 (89 at 50): about one frame per frame
@@ -214,6 +212,15 @@ def encoder_frames(codec: str, preset: str | None, cores: int, lookahead: int | 
     return 4.0  # intra or light encoders (ffv1, prores, mpeg4, vp9 at cpu-used 4): a few pictures
 
 
+def with_lookahead(plan: EncoderPlan, lookahead: int | None) -> EncoderPlan:
+    """``plan`` with x264's rc-lookahead cut to ``lookahead`` frames (memory); as it is when None or longer."""
+    if lookahead is None or plan.codec not in ("libx264", "libx264rgb"):
+        return plan
+    if lookahead >= X264_LOOKAHEAD.get(plan.options.get("preset") or "medium", 40):
+        return plan
+    return dataclasses.replace(plan, options={**plan.options, "rc-lookahead": str(lookahead)})
+
+
 def try_encoder(plan: EncoderPlan) -> None:
     """Open the encoder with the plan's size, format and options: whatever it refuses, it refuses now."""
     ctx = av.CodecContext.create(plan.codec, "w")
@@ -229,5 +236,3 @@ def try_encoder(plan: EncoderPlan) -> None:
         settings = ", ".join(f"{k}={v}" for k, v in plan.options.items()) or "no options"
         w, h = plan.coded_size
         raise UsageError(f"the encoder {plan.codec} refuses {w}x{h} {plan.pix_fmt} with {settings} ({e})") from e
-    finally:
-        del ctx  # freed with the object

@@ -18,6 +18,7 @@ import av
 import av.container
 
 from panini_video.errors import CorruptInputError, InputError, InputNotFoundError, NoVideoStreamError
+from panini_video.outputs import file_kind
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +117,7 @@ def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
     except OSError as e:
         raise InputError(f"{p}: cannot be read ({e.strerror or e})") from e
     if not stat.S_ISREG(st.st_mode):
-        kind = (
-            "a FIFO"
-            if stat.S_ISFIFO(st.st_mode)
-            else "a device"
-            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
-            else "not a regular file"
-        )
-        raise InputError(f"{p}: is {kind}, not a video file")
+        raise InputError(f"{p}: is {file_kind(st.st_mode) or 'not a regular file'}, not a video file")
     size = st.st_size
     if size == 0:
         raise CorruptInputError(f"{p}: is empty (0 bytes)")

@@ -40,7 +40,7 @@ class VideoWriter:
     """Write frames to ``path``; audio comes from ``audio_from`` (the input by default, None: none).
 
     size: (width, height) of the frames to write when it differs from the input's (upscaled);
-    lookahead: a shorter x264 look-ahead than the preset's, to fit a memory budget.
+    plan: the encoder plan when the caller has made it already (``run.sinks.FileSink``).
     """
 
     def __init__(
@@ -51,12 +51,12 @@ class VideoWriter:
         *,
         audio_from: str | os.PathLike[str] | None | object = _FROM_INPUT,
         size: tuple[int, int] | None = None,
-        lookahead: int | None = None,
+        plan: EncoderPlan | None = None,
     ) -> None:
         self.path = Path(path)
         self.info = info
         self.config = config or IOConfig()
-        self.plan: EncoderPlan = plan_encoder(self.path, self.config, size or info.size, lookahead=lookahead)
+        self.plan: EncoderPlan = plan or plan_encoder(self.path, self.config, size or info.size)
         self.frames_written = 0
         self._last_pts: int | None = None
         self._closed = False

@@ -62,6 +62,11 @@ def weights_label(metadata: Mapping[str, str]) -> str:
     return "trained weights"
 
 
+def weights_label_of(path_or_variant: str | os.PathLike[str]) -> str:
+    """``weights_label`` of a weight file or a variant's cached file (its header only)."""
+    return weights_label(read_metadata(resolve_weights(path_or_variant)[0]))
+
+
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """The metadata of a safetensors file (its header only, no tensor is read)."""
     try:

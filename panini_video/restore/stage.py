@@ -33,7 +33,7 @@ from torch import Tensor
 
 from panini_video.config import BlendConfig, RestoreConfig
 from panini_video.download import ProgressCallback
-from panini_video.errors import ProcessingError, UsageError
+from panini_video.errors import ProcessingError
 from panini_video.faces.align import alignment_matrix, rescale_affine
 from panini_video.records import Face, FaceJob, Frame, FrameItem
 from panini_video.restore.batcher import Batcher, FrameWindow
@@ -83,14 +83,6 @@ def load_restore_model(
     return load_model(config.model, device=device)
 
 
-def restore_weights_label(config: RestoreConfig) -> str:
-    """What the weights of ``config.model`` are, for the run's figures: trained, or random with a seed."""
-    from panini_video.models.serialize import read_metadata, resolve_weights, weights_label
-
-    path, _ = resolve_weights(config.model)
-    return weights_label(read_metadata(path))
-
-
 class RestoreStage(Stage):
     """Restores the faces of every frame with Panini-Net, batched across frames and tracks.
 
@@ -115,17 +107,15 @@ class RestoreStage(Stage):
         *,
         fetch_progress: ProgressCallback | None = None,
     ) -> None:
-        if config.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {config.batch_size}")
-        if config.upscale < 1:
-            raise UsageError(f"--upscale must be at least 1, got {config.upscale}")
         self.config = config
         self.blend = blend or BlendConfig()
         device = resolve_device(config.device)
         self.weights = "given"  # a model handed in (tests, benches)
         if model is None:
             model = load_restore_model(config, device, fetch_progress=fetch_progress)
-            self.weights = restore_weights_label(config)
+            from panini_video.models.serialize import weights_label_of
+
+            self.weights = weights_label_of(config.model)  # trained, or random with its seed
         self.executor = DeviceExecutor(model, device, config.precision)
         self.cache = DreCache(
             config.dre_mode,

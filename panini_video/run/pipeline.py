@@ -168,19 +168,21 @@ def plan_memory(config: RunConfig, stages: Sequence[Stage], plans: EncoderPlan |
     cores = os.cpu_count() or 1
     fixed = frames_held(config, stages)
     x264 = [p for p in plans if p.codec in ("libx264", "libx264rgb")]
+
+    def encoders(lookahead: int | None) -> float:  # what the encoders hold, x264's look-ahead cut to this
+        return sum(
+            encoder_frames(p.codec, p.options.get("preset"), cores, lookahead if p in x264 else None) for p in plans
+        )
+
     lookahead: int | None = None
     if x264:
         default = max(X264_LOOKAHEAD.get(p.options.get("preset") or "medium", 40) for p in x264)
-        room = budget / frame_bytes - fixed - queues
-        room -= sum(encoder_frames(p.codec, p.options.get("preset"), cores, 0) for p in plans)
-        room -= sum(encoder_frames(p.codec, p.options.get("preset"), cores) for p in plans if p not in x264)
+        room = budget / frame_bytes - fixed - queues - encoders(0)
         fits = max(0, int(room / (X264_PER_LOOKAHEAD * len(x264))))
         if fits < default:
             lookahead = fits
             log.info("x264 look-ahead %d frames instead of %d, to fit the memory budget", fits, default)
-    for p in plans:
-        la = lookahead if p in x264 else None
-        fixed += encoder_frames(p.codec, p.options.get("preset"), cores, la)
+    fixed += encoders(lookahead)
     return plan_queues(budget, frame_bytes, queues, fixed, config.runtime.queue_size, encoder_lookahead=lookahead)
 
 
@@ -290,12 +292,12 @@ def run_pipeline(
 ) -> RunReport:
     """``run`` from a file to a file: the main command's case."""
     config = config or RunConfig()
-    source = FileSource(input, decode_threads=config.io.decode_threads)
-    try:
-        sink = FileSink(output, config.io)
-    except BaseException:
-        source.close()
-        raise
     return run(
-        source, sink, config, stages=stages, progress=progress, max_frames=max_frames, fetch_progress=fetch_progress
+        FileSource(input, decode_threads=config.io.decode_threads),
+        FileSink(output, config.io),
+        config,
+        stages=stages,
+        progress=progress,
+        max_frames=max_frames,
+        fetch_progress=fetch_progress,
     )

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from panini_video.config import IOConfig
 from panini_video.io import VideoInfo, VideoWriter
-from panini_video.io.encoder import EncoderPlan, plan_encoder
+from panini_video.io.encoder import EncoderPlan, plan_encoder, with_lookahead
 from panini_video.records import Frame
 
 
@@ -53,6 +53,7 @@ class FileSink:
     def __init__(self, path: str | os.PathLike[str], config: IOConfig | None = None) -> None:
         self.path = Path(path)
         self.config = config or IOConfig()
+        self._plan: EncoderPlan | None = None
         self._writer: VideoWriter | None = None
 
     @property
@@ -64,16 +65,18 @@ class FileSink:
         return 0 if self._writer is None else self._writer.frames_written
 
     def plan(self, size: tuple[int, int]) -> list[EncoderPlan]:
-        return [plan_encoder(self.path, self.config, size)]
+        self._plan = plan_encoder(self.path, self.config, size)
+        return [self._plan]
 
     def open(self, info: VideoInfo, size: tuple[int, int], audio_from: Path | None, lookahead: int | None) -> None:
+        plan = self._plan if self._plan is not None and self._plan.size == size else None
         self._writer = VideoWriter(
             self.path,
             info,
             self.config,
             audio_from=audio_from,
             size=None if size == info.size else size,
-            lookahead=lookahead,
+            plan=with_lookahead(plan or plan_encoder(self.path, self.config, size), lookahead),
         )
 
     def write(self, frame: Frame) -> None:

@@ -41,10 +41,10 @@ def default_budget() -> int:
 class MemoryPlan:
     """The queue depth chosen for a budget, and the figures behind it (``--stats-json``).
 
-    frames_fixed: frames held whatever the queue depth; queues: how many queues there are;
-    frames_in_flight: the most frames the run can hold at once with ``queue_size``;
-    bytes_in_flight: that many frames' bytes; within_budget: False when even one frame per queue
-    does not fit (the run goes on at depth 1, with a warning).
+    frames_fixed: frames held whatever the queue depth (the encoders' included); queues: how many
+    queues there are; frames_in_flight: the most frames the run can hold at once with
+    ``queue_size``; bytes_in_flight: that many frames' bytes; within_budget: False when even one
+    frame per queue does not fit (the run goes on at depth 1, with a warning).
     """
 
     budget_bytes: int
@@ -53,13 +53,26 @@ class MemoryPlan:
     frames_fixed: float
     queue_size: int
     configured_queue_size: int
-    frames_in_flight: float
-    bytes_in_flight: int
-    within_budget: bool
     encoder_lookahead: int | None = None  # x264's rc-lookahead when shortened for the budget
 
+    @property
+    def frames_in_flight(self) -> float:
+        return self.frames_fixed + self.queue_size * self.queues
+
+    @property
+    def bytes_in_flight(self) -> int:
+        return int(self.frames_in_flight * self.frame_bytes)
+
+    @property
+    def within_budget(self) -> bool:
+        return self.bytes_in_flight <= self.budget_bytes
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {
+            "frames_in_flight": self.frames_in_flight,
+            "bytes_in_flight": self.bytes_in_flight,
+            "within_budget": self.within_budget,
+        }
 
 
 def plan_queues(
@@ -77,7 +90,6 @@ def plan_queues(
     room = budget / frame_bytes - frames_fixed
     depth = int(room // queues) if room > 0 else 0
     chosen = max(1, min(queue_size, depth))
-    in_flight = frames_fixed + chosen * queues
     plan = MemoryPlan(
         budget_bytes=budget,
         frame_bytes=frame_bytes,
@@ -85,9 +97,6 @@ def plan_queues(
         frames_fixed=frames_fixed,
         queue_size=chosen,
         configured_queue_size=queue_size,
-        frames_in_flight=in_flight,
-        bytes_in_flight=int(in_flight * frame_bytes),
-        within_budget=in_flight * frame_bytes <= budget,
         encoder_lookahead=encoder_lookahead,
     )
     if not plan.within_budget:

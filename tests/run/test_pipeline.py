@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from panini_video.config import RunConfig
-from panini_video.io.encoder import plan_encoder
+from panini_video.io.encoder import plan_encoder, with_lookahead
 from panini_video.run.pipeline import plan_memory
 
 
@@ -15,7 +15,7 @@ def test_x264_lookahead_is_shortened_to_fit_and_reaches_the_encoder() -> None:
     memory = plan_memory(config, [], big)
     assert memory.encoder_lookahead is not None and 0 <= memory.encoder_lookahead < 40
     assert memory.within_budget and memory.bytes_in_flight <= 6 * 2**30
-    shorter = plan_encoder(Path("o.mp4"), config.io, (7680, 4320), lookahead=memory.encoder_lookahead)
+    shorter = with_lookahead(big, memory.encoder_lookahead)
     assert shorter.options["rc-lookahead"] == str(memory.encoder_lookahead)
     small = plan_memory(config, [], plan_encoder(Path("o.mp4"), config.io, (1280, 720)))
     assert small.encoder_lookahead is None and small.queue_size == 8  # the preset's look-ahead stands

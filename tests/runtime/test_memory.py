@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from panini_video.config import IOConfig
 from panini_video.io.encoder import encoder_frames
 from panini_video.runtime.memory import default_budget, plan_queues, total_memory
 
@@ -40,4 +39,4 @@ def test_the_encoder_model_grows_with_lookahead_and_threads() -> None:
     assert encoder_frames("libx264", "medium", 16) > encoder_frames("libx264", "medium", 2)
     assert encoder_frames("libx264", "ultrafast", 2) < encoder_frames("libx264", "medium", 2, lookahead=0)
     assert encoder_frames("ffv1", None, 2) < encoder_frames("libx264", "ultrafast", 2)
-    assert IOConfig().preset is None  # None means medium for x264, as the model assumes
+    assert encoder_frames("libx264", None, 2) == encoder_frames("libx264", "medium", 2)  # None: x264's medium
