@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -23,6 +24,9 @@ PRESET_DIR = Path(__file__).resolve().parent / "pipelines"
 Backpressure = Literal["block", "drop-oldest"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 DreMode = Literal["track", "frame"]
+LatePolicy = Literal["pass", "drop"]
+RtspTransport = Literal["tcp", "udp"]
+FOREVER = -1  # live.reconnect: no limit on reconnections
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +182,75 @@ class RuntimeConfig(_Section):
     max_memory: int | None = setting(None, 64 * 2**20, 2**50, flag="--max-memory", parse=parse_size)
 
 
+def parse_reconnect(value: Any) -> int:
+    """``--reconnect N|forever``: a count, or ``FOREVER`` (-1)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("forever", "inf", "always"):
+            return FOREVER
+        try:
+            return int(text)
+        except ValueError:
+            raise UsageError(f"not a count or 'forever': {value!r}") from None
+    return value  # type: ignore[no-any-return]
+
+
+def parse_bitrate(value: Any) -> int:
+    """Bits per second from ``2M``, ``800k``, ``2500000`` (decimal units: k = 1000)."""
+    if isinstance(value, bool):
+        raise UsageError(f"not a bit rate: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise UsageError(f"not a bit rate: {value!r}")
+        return int(value)
+    text = str(value).strip().lower().removesuffix("bps").removesuffix("b")
+    scale = {"k": 10**3, "m": 10**6, "g": 10**9}.get(text[-1:], 1)
+    if scale != 1:
+        text = text[:-1]
+    try:
+        number = float(text)
+    except ValueError:
+        raise UsageError(f"not a bit rate: {value!r} (give 2M, 800k or bits per second)") from None
+    if not math.isfinite(number) or number < 0:
+        raise UsageError(f"not a bit rate: {value!r}")
+    return int(number * scale)
+
+
+@dataclass(frozen=True)
+class LiveConfig(_Section):
+    """A live source and its publishers: connection, watchdog, reconnects, latency, encoder.
+
+    Used only when an input or output is live (a URL, a capture device, standard input); a file
+    run ignores this section.
+    """
+
+    section: ClassVar[str] = "live"
+
+    rtsp_transport: RtspTransport = "tcp"  # RTSP input over TCP (no UDP packet loss) or UDP
+    input_format: str | None = None  # a capture device's format (v4l2: mjpeg, yuyv422, h264), or a demuxer
+    input_size: str | None = None  # a capture device's size, WIDTHxHEIGHT
+    input_fps: float | None = setting(None, 0.0, 1000.0, lo_open=True, flag="--input-fps")
+    open_timeout: float = setting(10.0, 0.1, 3600.0, flag="--open-timeout")  # seconds to connect
+    stall_timeout: float = setting(5.0, 0.1, 3600.0, flag="--stall-timeout")  # seconds without a packet
+    reconnect: int = setting(FOREVER, FOREVER, 10**9, flag="--reconnect", parse=parse_reconnect)
+    backoff_initial: float = setting(0.5, 0.0, 600.0)  # seconds before the first reconnection
+    backoff_max: float = setting(30.0, 0.0, 3600.0)  # the delay doubles up to this, with jitter
+    max_latency_ms: float | None = setting(None, 1.0, 3_600_000.0, flag="--max-latency")
+    late: LatePolicy = "pass"  # a frame older than max_latency at the restorer: passed unrestored, or dropped
+    bitrate: int | None = setting(None, 10_000, 10**10, flag="--bitrate", parse=parse_bitrate)  # None: crf
+    keyint: float = setting(2.0, 0.04, 60.0, flag="--keyint")  # seconds between keyframes of a published stream
+    stats_every: float | None = setting(None, 0.1, 86400.0, flag="--stats-every")  # seconds; None: no health line
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.input_size is not None and not re.fullmatch(r"[1-9]\d{0,4}x[1-9]\d{0,4}", self.input_size):
+            raise UsageError(
+                f"live.input_size (--input-size) must be WIDTHxHEIGHT, like 1280x720, got {self.input_size!r}"
+            )
+
+
 @dataclass(frozen=True)
 class DetectConfig(_Section):
     """Face detection: which RetinaFace, how often, at what size."""
@@ -260,6 +333,7 @@ class RunConfig(_Section):
 
     io: IOConfig = field(default_factory=IOConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
     smooth: SmoothConfig = field(default_factory=SmoothConfig)

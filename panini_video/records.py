@@ -22,13 +22,17 @@ class Frame:
     """One decoded video frame: RGB uint8 pixels (H, W, 3) with the input's timestamp.
 
     ``index`` counts decoded frames from 0; ``pts`` is in ``time_base`` units (None when the
-    container gave none).
+    container gave none). A live source also sets ``arrival`` (``time.monotonic()`` when the
+    frame was decoded: latency is measured from it) and ``epoch`` (0, then one more after each
+    reconnection: trackers and the degradation cache start afresh when it changes).
     """
 
     index: int
     pts: int | None
     time_base: Fraction | None
     image: np.ndarray = field(repr=False)
+    arrival: float | None = None
+    epoch: int = 0
 
     def __post_init__(self) -> None:
         img = self.image
@@ -51,6 +55,24 @@ class Frame:
 
     def __repr__(self) -> str:
         return f"Frame(index={self.index}, pts={self.pts}, time_base={self.time_base}, image={_shape(self.image)})"
+
+
+@dataclass(frozen=True, slots=True)
+class AudioPacket:
+    """One compressed audio packet of a live source, detached from its container.
+
+    ``pts`` is in ``time_base`` units on the same clock as the video frames' pts (a live source
+    rebases both alike across reconnections); ``data`` is the packet's payload, copied.
+    """
+
+    pts: int
+    time_base: Fraction
+    data: bytes = field(repr=False)
+    duration: int | None = None
+
+    @property
+    def time(self) -> float:
+        return float(self.pts * self.time_base)
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,8 +101,25 @@ def test_the_walk_covers_every_numeric_and_choice_setting() -> None:
     walked = {(s, k) for s, k, _ in WALK}
     free = {("io", n) for n in ("codec", "crf", "preset", "pix_fmt")}  # checked by the encoder (test_encoder)
     free |= {("detect", "weights"), ("detect", "device"), ("restore", "device"), ("restore", "model")}  # names
+    free |= {("live", "input_format"), ("live", "input_size")}  # a device's names; the size: test below
     every = {(c.section, f.name) for c in SECTIONS for f in dataclasses.fields(c)}
     assert every - walked - free == set()
+
+
+@pytest.mark.parametrize("size", ["1280", "1280x", "x720", "0x720", "1280X720", "12800000x720", "-5x3"])
+def test_a_capture_size_must_be_width_x_height(size: str) -> None:
+    with pytest.raises(UsageError, match=r"live.input_size \(--input-size\) must be WIDTHxHEIGHT"):
+        RunConfig().with_overrides({"live": {"input_size": size}})
+
+
+def test_live_settings_parse_counts_rates_and_forever() -> None:
+    cfg = RunConfig().with_overrides({"live": {"reconnect": "forever", "bitrate": "2.5M", "input_size": "640x480"}})
+    assert (cfg.live.reconnect, cfg.live.bitrate, cfg.live.input_size) == (-1, 2_500_000, "640x480")
+    assert RunConfig().with_overrides({"live": {"reconnect": "3", "bitrate": "800k"}}).live.bitrate == 800_000
+    with pytest.raises(UsageError, match="not a count or 'forever'"):
+        RunConfig().with_overrides({"live": {"reconnect": "often"}})
+    with pytest.raises(UsageError, match="not a bit rate"):
+        RunConfig().with_overrides({"live": {"bitrate": "fast"}})
 
 
 def test_good_values_at_the_edges_are_taken() -> None:

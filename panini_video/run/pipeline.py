@@ -240,7 +240,7 @@ def run(
         if progress is not None:
             progress.start(info)
         try:
-            sink.open(info, size, source.audio_path, memory.encoder_lookahead)
+            sink.open(info, size, source.audio if source.live else source.audio_path, memory.encoder_lookahead)
             try:
                 graph = Graph(
                     _frame_items(source.frames(memory.queue_size), max_frames),

@@ -17,6 +17,9 @@ from panini_video.config import IOConfig
 from panini_video.io import VideoInfo, VideoWriter
 from panini_video.io.encoder import EncoderPlan, plan_encoder, with_lookahead
 from panini_video.records import Frame
+from panini_video.run.sources import AudioFeed
+
+Audio = Path | AudioFeed | None  # a file to copy the audio from, a live source's packets, or none
 
 
 class Sink(Protocol):
@@ -32,8 +35,12 @@ class Sink(Protocol):
         """The encoders it will run for frames of ``size`` (checked now; the memory plan counts them)."""
         ...
 
-    def open(self, info: VideoInfo, size: tuple[int, int], audio_from: Path | None, lookahead: int | None) -> None:
-        """Start writing frames of ``size``; ``lookahead`` shortens x264's look-ahead (memory)."""
+    def open(self, info: VideoInfo, size: tuple[int, int], audio: Audio, lookahead: int | None) -> None:
+        """Start writing frames of ``size``; ``lookahead`` shortens x264's look-ahead (memory).
+
+        ``audio``: a file to copy the audio from (a file run), a live source's ``AudioFeed``, or
+        None. A sink whose container cannot take it says so in one warning and goes on without.
+        """
         ...
 
     def write(self, frame: Frame) -> None: ...
@@ -68,7 +75,10 @@ class FileSink:
         self._plan = plan_encoder(self.path, self.config, size)
         return [self._plan]
 
-    def open(self, info: VideoInfo, size: tuple[int, int], audio_from: Path | None, lookahead: int | None) -> None:
+    def open(self, info: VideoInfo, size: tuple[int, int], audio: Audio, lookahead: int | None) -> None:
+        if audio is not None and not isinstance(audio, Path):
+            raise TypeError("FileSink copies audio from a file; a live source's audio needs a LiveSink")
+        audio_from = audio
         plan = self._plan if self._plan is not None and self._plan.size == size else None
         self._writer = VideoWriter(
             self.path,
@@ -111,11 +121,11 @@ class MultiSink:
     def plan(self, size: tuple[int, int]) -> list[EncoderPlan]:
         return [p for s in self.sinks for p in s.plan(size)]
 
-    def open(self, info: VideoInfo, size: tuple[int, int], audio_from: Path | None, lookahead: int | None) -> None:
+    def open(self, info: VideoInfo, size: tuple[int, int], audio: Audio, lookahead: int | None) -> None:
         opened: list[Sink] = []
         try:
             for s in self.sinks:
-                s.open(info, size, audio_from, lookahead)
+                s.open(info, size, audio, lookahead)
                 opened.append(s)
         except BaseException:
             for s in opened:
