@@ -13,16 +13,39 @@ import argparse
 import json
 import logging
 import math
-import re
 import sys
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 from panini_video import outputs
-from panini_video.config import Backpressure, DetectConfig, DreMode, Precision, load_config, parse_size
+from panini_video.config import (
+    Backpressure,
+    DetectConfig,
+    DreMode,
+    LatePolicy,
+    Precision,
+    RtspTransport,
+    RunConfig,
+    load_config,
+    parse_bitrate,
+    parse_reconnect,
+    parse_size,
+)
 from panini_video.errors import UsageError
+from panini_video.io.urls import (
+    INPUT_SCHEMES,
+    OUTPUT_SCHEMES,
+    install_masking,
+    is_url,
+    live_input_kind,
+    live_output_kind,
+    mask,
+)
 from panini_video.outputs import Output, Overwrite
-from panini_video.run.pipeline import RunReport, run_pipeline
+from panini_video.run.pipeline import RunReport
+from panini_video.run.pipeline import run as run_source
+from panini_video.run.sinks import FileSink, MultiSink, Sink
+from panini_video.run.sources import FileSource, PacedSource, Source
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +73,20 @@ def _float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return value
+
+
+def _reconnect(text: str) -> int:
+    try:
+        return parse_reconnect(text)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _bitrate(text: str) -> int:
+    try:
+        return parse_bitrate(text)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_size_arg(text: str) -> int:
@@ -112,10 +149,21 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("input", metavar="IN", help="input video file")
-    parser.add_argument("output", metavar="OUT", help="output video file (.mp4, .mov, .mkv, .webm)")
     parser.add_argument(
-        "--pipeline", metavar="NAME|FILE", default=DEFAULT_PIPELINE, help="preset or TOML file (default: %(default)s)"
+        "input",
+        metavar="IN",
+        help="input: a video file, a stream URL (rtsp, rtmp, srt, udp, http(s) HLS), /dev/videoN, or - (stdin)",
+    )
+    parser.add_argument(
+        "output",
+        metavar="OUT",
+        nargs="+",
+        help="output file (.mp4, .mov, .mkv, .webm) or stream URL (rtsp, rtmp, srt, udp); repeat for several",
+    )
+    parser.add_argument(
+        "--pipeline",
+        metavar="NAME|FILE",
+        help=f"preset or TOML file (default: {DEFAULT_PIPELINE}; live for a live input)",
     )
     parser.add_argument(
         "--stats-json", metavar="PATH|-", help="write the run's figures (per stage) as JSON (-: stdout)"
@@ -145,6 +193,32 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     g.add_argument("--upscale", type=_int, metavar="K", help="output size factor")
     g.add_argument("--color-match", action=argparse.BooleanOptionalAction, help="match restored faces' colours")
     g.add_argument("--annotate", action=argparse.BooleanOptionalAction, help="draw the faces found; no restoration")
+    g = parser.add_argument_group("live streams (a URL, a capture device or - as IN or OUT)")
+    g.add_argument("--rtsp-transport", choices=get_args(RtspTransport), help="RTSP input transport (default tcp)")
+    g.add_argument("--input-format", metavar="FMT", help="capture device format (v4l2: mjpeg, yuyv422, h264)")
+    g.add_argument("--input-size", metavar="WxH", help="capture device size, e.g. 1280x720")
+    g.add_argument("--input-fps", type=_float, metavar="FPS", help="capture device frame rate")
+    g.add_argument(
+        "--input-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an FFmpeg demuxer/protocol option for a live input (repeatable; overrides the defaults)",
+    )
+    g.add_argument("--open-timeout", type=_float, metavar="S", help="seconds to connect (default 10)")
+    g.add_argument("--stall-timeout", type=_float, metavar="S", help="seconds without a packet = a stall (default 5)")
+    g.add_argument("--reconnect", type=_reconnect, metavar="N|forever", help="reconnections allowed (default forever)")
+    g.add_argument("--max-latency", type=_float, metavar="MS", help="latency budget at the restorer (default: none)")
+    g.add_argument("--late", choices=get_args(LatePolicy), help="a frame past --max-latency: pass unrestored or drop")
+    g.add_argument("--bitrate", type=_bitrate, metavar="RATE", help="published stream bit rate (2M, 800k; default crf)")
+    g.add_argument("--keyint", type=_float, metavar="S", help="seconds between keyframes when publishing (default 2)")
+    g.add_argument("--stats-every", type=_float, metavar="S", help="print one line of live health every S seconds")
+    g.add_argument(
+        "--realtime",
+        "-re",
+        action="store_true",
+        help="play a file input at its own rate, as a live source (implied when publishing a file to a stream URL)",
+    )
     g = parser.add_argument_group("runtime")
     g.add_argument("--queue-size", type=_int, metavar="N", help="frames waiting between two stages")
     g.add_argument("--backpressure", choices=get_args(Backpressure), help="block (files) or drop-oldest (live only)")
@@ -165,8 +239,25 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any] | Any]:
         "blend": {"color_match": args.color_match},
         "restore": restore_overrides(args),
         "runtime": {"queue_size": args.queue_size, "backpressure": args.backpressure, "max_memory": args.max_memory},
+        "live": {name: getattr(args, flag, None) for name, flag in LIVE_FLAGS.items()},
         "annotate": args.annotate,
     }
+
+
+LIVE_FLAGS = {  # live.KEY: the flag's dest
+    "rtsp_transport": "rtsp_transport",
+    "input_format": "input_format",
+    "input_size": "input_size",
+    "input_fps": "input_fps",
+    "open_timeout": "open_timeout",
+    "stall_timeout": "stall_timeout",
+    "reconnect": "reconnect",
+    "max_latency_ms": "max_latency",
+    "late": "late",
+    "bitrate": "bitrate",
+    "keyint": "keyint",
+    "stats_every": "stats_every",
+}
 
 
 RESTORE_FLAGS = ("model", "device", "precision", "batch_size", "dre_mode", "dre_ema", "upscale", "download")
@@ -187,16 +278,28 @@ def write_stats(path: str, report: RunReport) -> None:
     outputs.write_text(path, text, option="--stats-json")
 
 
-LIVE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+def input_kind(name: str) -> str | None:
+    """The live kind of an input name (``rtsp``, ``v4l2``, ``stdin``, ...), None for a file.
+
+    A name with a scheme this tool does not read (``ftp://``) is a usage error, unless a file of
+    that name exists.
+    """
+    kind = live_input_kind(name)
+    if kind is None and is_url(name) and not Path(name).exists():
+        known = ", ".join(sorted({f"{k}://" for k in INPUT_SCHEMES}))
+        raise UsageError(f"{mask(name)}: not an input this tool reads; give a file, {known}, /dev/videoN or -")
+    return kind
 
 
-def check_input_name(name: str) -> None:
-    """An input is a file; a URL of a live source is recognised and refused for now."""
-    if LIVE_URL.match(name) and not Path(name).exists():
-        scheme = name.split(":", 1)[0]
-        raise UsageError(f"{name}: {scheme}:// inputs (live streams) are not supported by this version; give a file")
+def output_kind(name: str) -> str | None:
+    """The live kind of an output name (``rtsp``, ``rtmp``, ``srt``, ``udp``), None for a file."""
+    kind = live_output_kind(name)
+    if kind is None and is_url(name):
+        known = ", ".join(sorted({f"{k}://" for k in OUTPUT_SCHEMES}))
+        raise UsageError(f"{mask(name)}: not an output this tool writes; give a file or {known}")
     if name == "-":
-        raise UsageError("reading the video from standard input is not supported by this version; give a file")
+        raise UsageError("writing the video to standard output is not supported; give a file or a stream URL")
+    return kind
 
 
 def summary_line(report: RunReport, annotate: bool) -> str:
@@ -206,41 +309,109 @@ def summary_line(report: RunReport, annotate: bool) -> str:
         faces = report.stage_stats.get("track", {}).get("faces")
     what = "annotated" if annotate else "restored"
     face_text = "" if faces is None else f", {faces} faces"
-    return (
+    line = (
         f"panini-video: {what} {report.frames_out} frames{face_text} in {report.wall_s:.1f} s "
         f"({report.fps:.1f} fps) -> {report.output}"
     )
+    if report.live is not None:
+        live = report.live
+        lat = live["latency"]
+        late = live["late"] or {}
+        line += (
+            f"; live: {live['frames_in']} frames in, dropped {live['dropped']['total']}, "
+            f"late {late.get('late_passed', 0) + late.get('late_dropped', 0)}, latency p50/p95/p99 "
+            f"{lat['p50_ms']}/{lat['p95_ms']}/{lat['p99_ms']} ms, "
+            f"reconnects {live['source'].get('reconnects', 0)}"
+        )
+        if live["stopped_by"]:
+            line += f"; stopped by {live['stopped_by'].removeprefix('interrupted (').rstrip(')')}"
+    return line
+
+
+def parse_input_options(pairs: list[str]) -> dict[str, str]:
+    """``--input-option KEY=VALUE`` pairs as a dict (a later pair wins)."""
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise UsageError(f"--input-option takes KEY=VALUE, got {pair!r}")
+        options[key.strip()] = value
+    return options
+
+
+def build_source(args: argparse.Namespace, config: RunConfig, kind: str | None, realtime: bool) -> Source:
+    """The run's source: a live one for a URL, device or -, a paced file for --realtime, else the file."""
+    if kind is not None:
+        from panini_video.run.live_source import LiveSource
+
+        return LiveSource(
+            args.input,
+            config.live,
+            options=parse_input_options(args.input_option),
+            decode_threads=config.io.decode_threads,
+        )
+    if args.input_option:
+        raise UsageError("--input-option applies to a live input (a URL, a device or -); the input is a file")
+    if realtime:
+        return PacedSource(args.input, decode_threads=config.io.decode_threads)
+    return FileSource(args.input, decode_threads=config.io.decode_threads)
+
+
+def build_sink(names: list[str], config: RunConfig, live_run: bool) -> Sink:
+    """One sink per output: a publisher for a URL, a recording (low-latency) in a live run, else a file."""
+    sinks: list[Sink] = []
+    for name in names:
+        if live_run or output_kind(name) is not None:
+            from panini_video.run.live_sink import LiveSink
+
+            sinks.append(LiveSink(name, config.io, config.live))
+        else:
+            sinks.append(FileSink(name, config.io))
+    return sinks[0] if len(sinks) == 1 else MultiSink(sinks)
 
 
 def run(args: argparse.Namespace) -> int:
     from panini_video.cli.progress import ProgressBar, download_progress  # tqdm only when the command runs
 
-    check_input_name(args.input)
-    config = load_config(args.pipeline, overrides_from(args))
-    if config.runtime.backpressure == "drop-oldest":
+    install_masking([args.input, *args.output])
+    kind = input_kind(args.input)
+    out_kinds = [output_kind(o) for o in args.output]
+    realtime = kind is None and (args.realtime or any(k is not None for k in out_kinds))
+    live_run = kind is not None or realtime
+    preset = args.pipeline or ("live" if live_run else DEFAULT_PIPELINE)
+    config = load_config(preset, overrides_from(args))
+    if config.runtime.backpressure == "drop-oldest" and not live_run:
         raise UsageError(
             f"{args.input} is a file: drop-oldest backpressure (from --backpressure or the "
-            f"'{args.pipeline}' preset) would drop frames; give --backpressure block"
+            f"'{preset}' preset) would drop frames; give --backpressure block (or --realtime to play it as live)"
         )
     from panini_video.restore.executor import resolve_device
 
     resolve_device(config.restore.device)  # an unknown or absent device is a usage error, now
     if config.detect.device is not None:
         resolve_device(config.detect.device)
-    targets = [Output(args.output, "OUT")]
+    files = [o for o, k in zip(args.output, out_kinds, strict=True) if k is None]
+    targets = [Output(o, "OUT") for o in files]
     if args.stats_json is not None:  # an empty path is refused by the output rule, not ignored
         targets.append(Output(args.stats_json, "--stats-json", stdout_ok=True))
-    if not outputs.check_outputs(targets, [args.input], overwrite_mode(args)):
-        log.warning("%s exists; skipped (-n)", args.output)
+    if not outputs.check_outputs(targets, [] if kind is not None else [args.input], overwrite_mode(args)):
+        log.warning("%s exists; skipped (-n)", ", ".join(files))
         return 0
     outputs.remove_stale_temps(Path(t.path).parent for t in targets if not t.is_stdout)
     description = "annotating" if config.annotate else "restoring"
-    progress = ProgressBar(description=description) if ProgressBar.wanted(args.quiet) else None
+    progress = ProgressBar(description=description) if ProgressBar.wanted(args.quiet) and not live_run else None
+    source = build_source(args, config, kind, realtime)
+    try:
+        sink = build_sink(args.output, config, live_run)
+    except BaseException:
+        source.close()
+        raise
+    on_health = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     with download_progress(f"weights {config.restore.model}", enabled=not args.quiet) as fetch_progress:
-        report = run_pipeline(args.input, args.output, config, progress=progress, fetch_progress=fetch_progress)
+        report = run_source(source, sink, config, progress=progress, fetch_progress=fetch_progress, on_health=on_health)
     log.info(
         "%s: %d frames in, %d out, %d dropped, %.1f fps",
-        args.output,
+        mask(report.output),
         report.frames_in,
         report.frames_out,
         report.dropped,

@@ -187,9 +187,16 @@ class FaceTrackerPipeline:
         self.frames_with_faces = 0
         self.faces = 0
         self.tracks: set[int] = set()
+        self._epoch = 0
+        self.reconnect_frames: list[int] = []  # frames a live source's new connection started at
 
     def __call__(self, item: FrameItem) -> FrameItem:
-        cut = self.cuts.update(item.frame.image)
+        reconnected = item.frame.epoch != self._epoch  # a live source came back: another picture
+        if reconnected:
+            self._epoch = item.frame.epoch
+            self.cuts.reset()
+            self.reconnect_frames.append(item.index)
+        cut = self.cuts.update(item.frame.image) or reconnected
         if cut:
             self.tracker.reset()
             self.smoother.reset()
@@ -198,7 +205,7 @@ class FaceTrackerPipeline:
         else:
             faces = self.tracker.carry()
         faces = select_faces(self.smoother.smooth(faces, frame_time(item)), self.select)
-        if cut:
+        if cut and not reconnected:
             self.cut_frames.append(item.index)
         self.frames_with_faces += bool(faces)
         self.faces += len(faces)
@@ -224,6 +231,7 @@ class TrackStage(Stage):
             "frames_with_faces": p.frames_with_faces,
             "tracks": len(p.tracks),
             "scene_cuts": p.cut_frames,
+            **({"reconnects_at": p.reconnect_frames} if p.reconnect_frames else {}),
         }
 
 

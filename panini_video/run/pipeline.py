@@ -25,9 +25,12 @@ from panini_video.errors import UsageError
 from panini_video.io import VideoInfo
 from panini_video.io.encoder import X264_LOOKAHEAD, X264_PER_LOOKAHEAD, EncoderPlan, encoder_frames
 from panini_video.records import Frame, FrameItem
+from panini_video.run.health import LiveMonitor
+from panini_video.run.late import LateGate
 from panini_video.run.sinks import FileSink, Sink
 from panini_video.run.sources import FileSource, Source
 from panini_video.runtime.graph import Graph
+from panini_video.runtime.latency import LatencyMeter
 from panini_video.runtime.memory import MemoryPlan, default_budget, plan_queues
 from panini_video.runtime.reorder import DroppedIndices, ReorderBuffer
 from panini_video.runtime.stage import Stage
@@ -64,6 +67,7 @@ class RunReport:
     config: RunConfig
     stage_stats: dict[str, Any] = dataclasses.field(default_factory=dict)  # a stage's own figures, by name
     memory: MemoryPlan | None = None  # the queue depth chosen for the memory budget
+    live: dict[str, Any] | None = None  # a live run's health totals (run.health.LiveMonitor.totals)
 
     @property
     def fps(self) -> float:
@@ -125,12 +129,15 @@ class SinkStage(Stage):
 
     name = "encode"
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: Sink, latency: LatencyMeter | None = None) -> None:
         self.sink = sink
+        self.latency = latency
 
     def process(self, item: Any) -> Iterable[Any]:
         frame: Frame = item.frame if isinstance(item, FrameItem) else item
         self.sink.write(frame)
+        if self.latency is not None and frame.arrival is not None:
+            self.latency.add(time.monotonic() - frame.arrival)  # arrival at the source to encoded
         return ()
 
 
@@ -197,6 +204,19 @@ def _frame_items(frames: Iterable[Frame], limit: int | None = None) -> Iterator[
         yield FrameItem(frame)
 
 
+def with_late_gate(stages: Sequence[Stage], make_gate: Callable[[Stage], LateGate]) -> tuple[list[Stage], LateGate]:
+    """``stages`` with the restorer (or annotator; else the last stage) wrapped in a ``LateGate``."""
+    out = list(stages)
+    names = [getattr(s, "name", "") for s in out]
+    at = next((i for i, n in enumerate(names) if n in ("restore", "annotate")), len(out) - 1)
+    gate = make_gate(out[at])
+    out[at] = gate
+    return out, gate
+
+
+DRAIN_S = 10.0  # a live run stopped by a signal: at most this long for the frames in flight
+
+
 def run(
     source: Source,
     sink: Sink,
@@ -206,18 +226,26 @@ def run(
     progress: Progress | None = None,
     max_frames: int | None = None,
     fetch_progress: Callable[[int, int | None], None] | None = None,
+    on_health: Callable[[str], None] | None = None,
 ) -> RunReport:
     """Process ``source`` into ``sink``; ``stages`` replaces ``build_stages`` (tests, benches).
 
     ``max_frames`` stops after the first that many frames (``bench pipeline``); a file's audio
     after them is still copied. The source is closed and the sink closed or aborted in every case.
 
+    A live source (``source.live``) drops rather than waits: the graph's first queue drops the
+    oldest frame, ``config.live.max_latency_ms`` puts a ``LateGate`` before the restorer, each
+    frame's latency is measured, ``on_health(line)`` is called every ``config.live.stats_every``
+    seconds, and a signal ends the stream as its end would (the frames in flight are encoded, the
+    sink closed: a recording stays playable), kept in the report's ``live.stopped_by``.
+
     Raises InputError for a bad input, OutputError when the output cannot be written,
-    ProcessingError when a stage fails, Interrupted on a signal; in every case the output is
-    left as it was.
+    ProcessingError when a stage fails, Interrupted on a signal (a file run); in every case the
+    output is left as it was.
     """
     config = config or RunConfig()
     t0 = time.perf_counter()
+    live = source.live
     try:
         info = source.info
         size = output_size(config, info)
@@ -225,7 +253,22 @@ def run(
         stage_list = build_stages(config, info, fetch_progress=fetch_progress) if stages is None else list(stages)
         memory = plan_memory(config, stage_list, plans)
         runtime = dataclasses.replace(config.runtime, queue_size=memory.queue_size)
-        dropped = DroppedIndices() if config.runtime.backpressure == "drop-oldest" else None
+        if live and runtime.backpressure != "drop-oldest":
+            runtime = dataclasses.replace(runtime, backpressure="drop-oldest")  # a live source never waits
+        dropped = DroppedIndices() if runtime.backpressure == "drop-oldest" else None
+        latency = LatencyMeter() if live else None
+        gate = None
+        graph_stages = stage_list
+        if live and config.live.max_latency_ms is not None and stage_list:
+            budget, policy, drops = config.live.max_latency_ms / 1000, config.live.late, dropped
+            assert drops is not None
+            graph_stages, gate = with_late_gate(
+                stage_list, lambda inner: LateGate(inner, budget, policy, on_drop=drops.add)
+            )
+        monitor = None
+        if live:
+            assert latency is not None
+            monitor = LiveMonitor(source, getattr(sink, "sinks", [sink]), latency, gate)
         reorder = ReorderBuffer(capacity=reorder_capacity(config, len(stage_list)), dropped=dropped)
         log.info(
             "%s -> %s: %dx%d at %s fps, %s frames, stages: %s",
@@ -234,22 +277,30 @@ def run(
             info.width,
             info.height,
             info.frame_rate,
-            info.frame_count if info.frame_count is not None else "?",
-            ", ".join(getattr(s, "name", type(s).__name__) for s in stage_list) or "none (pass-through)",
+            "live" if live else (info.frame_count if info.frame_count is not None else "?"),
+            ", ".join(getattr(s, "name", type(s).__name__) for s in graph_stages) or "none (pass-through)",
         )
         if progress is not None:
             progress.start(info)
         try:
-            sink.open(info, size, source.audio if source.live else source.audio_path, memory.encoder_lookahead)
+            sink.open(info, size, source.audio if live else source.audio_path, memory.encoder_lookahead)
             try:
                 graph = Graph(
                     _frame_items(source.frames(memory.queue_size), max_frames),
-                    [*stage_list, reorder],
-                    SinkStage(sink),
+                    [*graph_stages, reorder],
+                    SinkStage(sink, latency),
                     runtime,
                     on_drop=None if dropped is None else (lambda item: dropped.add(item.index)),
                 )
-                stats = graph.run(progress=None if progress is None else progress.update)
+                tick = _ticker(progress, monitor, on_health, config.live.stats_every)
+                if monitor is not None:
+                    monitor.graph = graph
+                stats = graph.run(progress=tick, drain=source.stop if live else None, drain_s=DRAIN_S)
+                if monitor is not None and graph.interruption is not None:
+                    monitor.stopped_by = str(graph.interruption) or "interrupted"
+                    log.warning(
+                        "%s: stopped (%s); the output is complete to its last frame", source.name, monitor.stopped_by
+                    )
                 sink.close()
             except BaseException:
                 sink.abort()
@@ -261,13 +312,17 @@ def run(
     finally:
         source.close()
     if stats.dropped:
-        log.warning("%d frame(s) dropped by backpressure (%s)", stats.dropped, config.runtime.backpressure)
+        log.warning("%d frame(s) dropped by backpressure (%s)", stats.dropped, runtime.backpressure)
+    stage_stats = {s.name: figures for s in graph_stages if (figures := s.stats())}
+    source_stats = source.stats()
+    if source_stats:
+        stage_stats["source"] = source_stats
     return RunReport(
         input=source.name,
         output=sink.name,
         frames_in=stats.items_in,
         frames_out=frames_out,
-        dropped=stats.dropped,
+        dropped=stats.dropped + (gate.dropped if gate is not None else 0),
         wall_s=time.perf_counter() - t0,  # probe, graph and the encoder's final flush
         width=info.width,
         height=info.height,
@@ -275,9 +330,33 @@ def run(
         frame_count=info.frame_count,
         graph=stats,
         config=config,
-        stage_stats={s.name: figures for s in stage_list if (figures := s.stats())},
+        stage_stats=stage_stats,
         memory=memory,
+        live=None if monitor is None else monitor.totals(),
     )
+
+
+def _ticker(
+    progress: Progress | None,
+    monitor: LiveMonitor | None,
+    on_health: Callable[[str], None] | None,
+    every: float | None,
+) -> Callable[[int], None] | None:
+    """The graph's progress callback: the progress bar, and the health line every ``every`` seconds."""
+    if monitor is None or on_health is None or every is None:
+        return None if progress is None else progress.update
+    next_at = time.monotonic() + every
+
+    def tick(done: int) -> None:
+        nonlocal next_at
+        if progress is not None:
+            progress.update(done)
+        now = time.monotonic()
+        if now >= next_at:
+            next_at = max(next_at + every, now)
+            on_health(monitor.line())
+
+    return tick
 
 
 def run_pipeline(

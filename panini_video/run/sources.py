@@ -7,7 +7,10 @@ decoding, in a thread of its own, into a queue of the depth the memory plan chos
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import threading
+import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -132,3 +135,80 @@ class FileSource:
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()
+
+
+class PacedSource(FileSource):
+    """A file played at its own rate as a live source (ffmpeg's ``-re``), looped if asked.
+
+    Each frame is released when its time comes (its pts from the first frame's, on the wall
+    clock), stamped with its ``arrival``, so the run behaves as with a camera: the graph's
+    drop-oldest queue and the latency gate apply, and latency is measured. ``loop`` plays the
+    file again and again (pts carry on, one frame duration after the last), for long live tests
+    and ``bench live``; ``stop()`` ends the stream at the next frame.
+    """
+
+    live = True
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, decode_threads: int = 0, loop: bool = False, speed: float = 1.0
+    ) -> None:
+        super().__init__(path, decode_threads=decode_threads)
+        self.loop = loop
+        self.speed = speed
+        self._stopped = threading.Event()
+        self._t0: float | None = None
+        self._frames = 0
+        self._late = 0
+
+    def frames(self, queue_size: int) -> Iterator[Frame]:
+        if self._reader is not None:
+            raise RuntimeError(f"{self.name}: frames() was already called; make a new PacedSource")
+        return self._paced(queue_size)
+
+    def _paced(self, queue_size: int) -> Iterator[Frame]:
+        tb = self._info.time_base
+        step = 1 / self._info.frame_rate if self._info.frame_rate > 0 else Fraction(1, 25)
+        offset = 0  # pts added to this pass of the file
+        index = 0
+        self._t0 = time.monotonic()
+        while not self._stopped.is_set():
+            self._reader = VideoReader(self._info.path, threads=self._threads, queue_size=queue_size, info=self._info)
+            first: int | None = None
+            last = 0
+            for frame in self._reader:
+                if first is None:
+                    first = frame.pts or 0
+                pts = (frame.pts or 0) - first + offset
+                due = self._t0 + float(pts * tb) / self.speed
+                wait = due - time.monotonic()
+                if wait > 0 and self._stopped.wait(wait):
+                    break
+                if wait < -0.5:
+                    self._late += 1
+                yield dataclasses.replace(frame, index=index, pts=pts, arrival=time.monotonic())
+                self._frames = index = index + 1
+                last = pts
+                if self._stopped.is_set():
+                    break
+            self._reader.close()
+            if not self.loop or first is None:
+                break
+            offset = last + max(1, round(step / tb))
+        return
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def close(self) -> None:
+        self._stopped.set()
+        super().close()
+
+    def stats(self) -> dict[str, Any]:
+        up = 0.0 if self._t0 is None else time.monotonic() - self._t0
+        return {
+            "frames": self._frames,
+            "dropped": 0,
+            "reconnects": 0,
+            "behind_real_time": self._late,
+            "uptime_s": round(up, 3),
+        }

@@ -116,37 +116,62 @@ class Graph:
         self._t1: float | None = None
         self._completed = False
         self._ran = False
+        self.interruption: BaseException | None = None  # the signal a drained run stopped on
 
     # -- public -------------------------------------------------------------------------------
 
-    def run(self, progress: Callable[[int], None] | None = None, poll_s: float = 0.1) -> GraphStats:
+    def run(
+        self,
+        progress: Callable[[int], None] | None = None,
+        poll_s: float = 0.1,
+        *,
+        drain: Callable[[], None] | None = None,
+        drain_s: float = 10.0,
+    ) -> GraphStats:
         """Run to the end; ``progress(items the sink has taken)`` is called from this thread every ``poll_s``.
 
         Raises the first failure of any stage (see the module docstring); on KeyboardInterrupt
-        stops every stage and raises ``Interrupted``.
+        stops every stage and raises ``Interrupted``. With ``drain`` (a live run), the first
+        KeyboardInterrupt instead calls ``drain()`` (the source ends its stream) and waits at
+        most ``drain_s`` for the frames in flight to reach the sink, then returns as at the end
+        of the input, with the interruption kept in ``interruption``; past ``drain_s`` it stops
+        and raises as without ``drain``.
         """
         if self._ran:
             raise RuntimeError("a Graph runs once; build a new one")
         self._ran = True
         self._t0 = time.perf_counter()
         self._start_threads()
-        try:
-            while not self._finished.wait(poll_s):
-                if progress is not None:
-                    progress(self._meters[-1].items_in)
-                if not any(t.is_alive() for t in self._threads):
-                    break  # defensive: every thread left without finishing or failing
-        except BaseException as exc:  # KeyboardInterrupt (or SIGTERM turned into one) lands here
-            self._record(exc, "main")
-            self.stop()
-            self._join(JOIN_GRACE_S)
-            self._t1 = time.perf_counter()
-            if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
-                raise Interrupted("interrupted; every stage stopped") from exc
-            raise
+        deadline: float | None = None
+        while True:
+            try:
+                while not self._finished.wait(poll_s):
+                    if progress is not None:
+                        progress(self._meters[-1].items_in)
+                    if deadline is not None and time.monotonic() > deadline:
+                        log.warning("the frames in flight did not reach the output within %.1f s", drain_s)
+                        assert self.interruption is not None
+                        raise self.interruption
+                    if not any(t.is_alive() for t in self._threads):
+                        break  # defensive: every thread left without finishing or failing
+                break
+            except BaseException as exc:  # KeyboardInterrupt (or SIGTERM turned into one) lands here
+                if drain is not None and deadline is None and isinstance(exc, KeyboardInterrupt):
+                    self.interruption = exc
+                    deadline = time.monotonic() + drain_s
+                    log.warning("%s: finishing the frames in flight (at most %.1f s)", exc or "interrupted", drain_s)
+                    drain()
+                    continue
+                self._record(exc, "main")
+                self.stop()
+                self._join(JOIN_GRACE_S)
+                self._t1 = time.perf_counter()
+                if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+                    raise Interrupted("interrupted; every stage stopped") from exc
+                raise
         if self._error is not None:
             self.stop()
-        self._join(JOIN_GRACE_S if self._error is not None else None)
+        self._join(JOIN_GRACE_S if self._error is not None or deadline is not None else None)
         self._t1 = time.perf_counter()
         if progress is not None:
             progress(self._meters[-1].items_in)

@@ -1,0 +1,88 @@
+"""The latency budget of a live run: a frame too old when it reaches the restorer is not restored.
+
+``LateGate`` wraps the restore (or annotate) stage, in its thread, so the age is read at the
+moment the restorer takes the frame (a gate of its own before the restorer's queue would let
+frames age there unseen). A frame whose age (now minus its ``arrival`` at the source) is above
+``max_latency`` is either handed to the restorer with no faces, so it passes straight through
+and the picture keeps its rate (``pass``), or dropped (``drop``: the reorder buffer is told, so
+the frames after it are not held back). Both are counted. Skipping the restorer's work for late
+frames is what lets it catch up: the age of the frames behind them falls back under the budget,
+so latency stays bounded however slow the restorer is, at the cost of the faces of the frames it
+could not reach in time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from panini_video.config import LatePolicy
+from panini_video.records import FrameItem
+from panini_video.runtime.stage import Stage
+
+
+class LateGate(Stage):
+    """``inner`` (the restorer) for frames younger than ``max_latency_s``; the others per ``policy``, counted."""
+
+    def __init__(
+        self,
+        inner: Stage,
+        max_latency_s: float,
+        policy: LatePolicy = "pass",
+        on_drop: Callable[[int], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.inner = inner
+        self.name = getattr(inner, "name", "restore")
+        self.max_latency_s = max_latency_s
+        self.policy = policy
+        self.on_drop = on_drop
+        self.clock = clock
+        self.passed = 0  # late frames passed on unrestored
+        self.dropped = 0  # late frames dropped
+        self.faces_skipped = 0  # faces the late frames had
+
+    @property
+    def late(self) -> int:
+        return self.passed + self.dropped
+
+    @property
+    def window(self) -> Any:  # what the memory plan reads of the restorer
+        return getattr(self.inner, "window", None)
+
+    def start(self) -> None:
+        self.inner.start()
+
+    def process(self, item: Any) -> Iterable[Any]:
+        if not isinstance(item, FrameItem) or item.frame.arrival is None:
+            return self.inner.process(item)
+        if self.clock() - item.frame.arrival <= self.max_latency_s:
+            return self.inner.process(item)
+        self.faces_skipped += len(item.faces)
+        if self.policy == "drop":
+            self.dropped += 1
+            if self.on_drop is not None:
+                self.on_drop(item.index)
+            return ()
+        self.passed += 1
+        return self.inner.process(dataclasses.replace(item, faces=(), jobs=()) if item.faces else item)
+
+    def flush(self) -> Iterable[Any]:
+        return self.inner.flush()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def late_stats(self) -> dict[str, Any]:
+        return {
+            "max_latency_ms": round(self.max_latency_s * 1000, 1),
+            "policy": self.policy,
+            "late_passed": self.passed,
+            "late_dropped": self.dropped,
+            "faces_skipped": self.faces_skipped,
+        }
+
+    def stats(self) -> dict[str, Any]:
+        return self.inner.stats()
