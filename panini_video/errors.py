@@ -46,6 +46,14 @@ class CorruptInputError(InputError):
     """The input is empty, truncated, corrupt or not a media file at all."""
 
 
+class SourceLostError(InputError, ConnectionError):
+    """A live input cannot be reached, or was lost, and its reconnect budget is spent (or it has none)."""
+
+
+class StallError(SourceLostError, TimeoutError):
+    """A live input sent nothing for its open or stall timeout, and its reconnect budget is spent."""
+
+
 class OutputError(PaniniError, OSError):
     """The output cannot be written (bad extension, unwritable folder, encoder refused)."""
 
