@@ -26,10 +26,12 @@ SUBCOMMANDS = {
     "faces": "panini_video.cli.faces",
     "weights": "panini_video.cli.weights",
     "bench": "panini_video.cli.bench",
+    "batch": "panini_video.cli.batch",
 }
 USAGE = """usage: panini-video IN OUT [options]        restore the faces of a video
        panini-video faces IN... [--json PATH|-]  what the pipeline sees
        panini-video weights fetch|import|list    manage model and detector weights
+       panini-video batch INPUT... --out DIR     many files, resumable (--status DIR)
        panini-video bench model|io|faces|pipeline|stability ...
 Run 'panini-video --help' or 'panini-video COMMAND --help' for the options."""
 # Appended to the main command's --help: argparse there knows only ``IN OUT``.
@@ -37,6 +39,7 @@ COMMANDS_HELP = """commands:
   faces IN...        what the pipeline sees: the faces found and tracked in photos and videos
   weights ACTION     fetch, import and list the Panini-Net and RetinaFace weights
   bench NAME         benchmarks: model, io, faces, pipeline, stability
+  batch INPUT...     many files into --out DIR, resumable after any stop; --status DIR, --ray
 Run 'panini-video COMMAND --help' for a command's options."""
 
 
