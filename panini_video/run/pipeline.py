@@ -233,11 +233,12 @@ def run(
     ``max_frames`` stops after the first that many frames (``bench pipeline``); a file's audio
     after them is still copied. The source is closed and the sink closed or aborted in every case.
 
-    A live source (``source.live``) drops rather than waits: the graph's first queue drops the
-    oldest frame, ``config.live.max_latency_ms`` puts a ``LateGate`` before the restorer, each
-    frame's latency is measured, ``on_health(line)`` is called every ``config.live.stats_every``
-    seconds, and a signal ends the stream as its end would (the frames in flight are encoded, the
-    sink closed: a recording stays playable), kept in the report's ``live.stopped_by``.
+    A live source (``source.live``; with the ``live`` preset's drop-oldest backpressure the
+    graph's first queue drops the oldest frame rather than wait): ``config.live.max_latency_ms``
+    wraps the restorer in a ``LateGate``, each frame's latency is measured, ``on_health(line)``
+    is called every ``config.live.stats_every`` seconds, and a signal ends the stream as its end
+    would (the frames in flight are encoded, the sink closed: a recording stays playable), kept
+    in the report's ``live.stopped_by``.
 
     Raises InputError for a bad input, OutputError when the output cannot be written,
     ProcessingError when a stage fails, Interrupted on a signal (a file run); in every case the
@@ -253,9 +254,9 @@ def run(
         stage_list = build_stages(config, info, fetch_progress=fetch_progress) if stages is None else list(stages)
         memory = plan_memory(config, stage_list, plans)
         runtime = dataclasses.replace(config.runtime, queue_size=memory.queue_size)
-        if live and runtime.backpressure != "drop-oldest":
-            runtime = dataclasses.replace(runtime, backpressure="drop-oldest")  # a live source never waits
-        dropped = DroppedIndices() if runtime.backpressure == "drop-oldest" else None
+        # a live source's preset drops the oldest frame rather than wait; a pipe on standard input
+        # may block instead (its writer waits, nothing is lost): the config says which
+        dropped = DroppedIndices() if runtime.backpressure == "drop-oldest" or live else None
         latency = LatencyMeter() if live else None
         gate = None
         graph_stages = stage_list
