@@ -35,6 +35,7 @@ from panini_video.errors import Interrupted, UsageError
 log = logging.getLogger(__name__)
 
 DEFAULT_PIPELINE = "archival"
+STAND_INS = ("IN", "OUT")  # fill the main command's positionals while its parser reads its options
 EPILOG = """Every option of the main command applies to each file (panini-video --help lists them); the
 preset defaults to 'archival'. INPUT: a file, a folder (searched recursively; videos recognised
 by their content too), a glob ('tapes/**/*.avi', quoted) or @LIST (a file of paths, one a line).
@@ -91,8 +92,14 @@ class BatchParser(argparse.ArgumentParser):
         if any(a in ("-h", "--help") for a in argv):
             self.print_help()
             self.exit(0)
-        main_ns, rest = self.main_parser().parse_known_args(["IN", "OUT", *argv])
-        ns = super().parse_args(rest, namespace)
+        main_ns, rest = self.main_parser().parse_known_args([*STAND_INS, *argv])
+        # the main command's positionals may take several values (OUT...): the INPUTs that came
+        # first in argv land behind the stand-ins there; they go back in front of the rest
+        taken: list[str] = []
+        for dest in ("input", "output"):
+            value = getattr(main_ns, dest, None)
+            taken += value if isinstance(value, list) else [] if value is None else [value]
+        ns = super().parse_args([*taken[len(STAND_INS) :], *rest], namespace)
         ns.main = main_ns
         ns.verbose, ns.quiet = main_ns.verbose, main_ns.quiet
         if ns.status is None and not ns.inputs:
