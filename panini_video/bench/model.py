@@ -4,6 +4,9 @@ The weights are random: the cost of a forward does not depend on their values. F
 size and dtype it reports faces/s, the peak memory of the forward, the achieved TFLOP/s against
 the FLOPs of one face (spec section 6.2 for mfr/sr, counted with FlopCounterMode otherwise), and
 for bf16/fp16 the max and mean absolute difference from the fp32 output of the same input.
+``--compile`` adds rows of the same network through ``torch.compile`` (mode "compiled"): the
+first forward of each new shape compiles, and is reported apart (``first_s``), never timed with
+the rest; ``--channels-last`` keeps weights and input in NHWC for every row.
 
 Peak memory is what the forwards (warm-up included) take beyond what was held before them, the
 weights excluded: on CUDA from the caching allocator's ``max_memory_allocated``, on the CPU the
@@ -23,6 +26,7 @@ import platform
 import resource
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
@@ -52,6 +56,9 @@ class Row:
     tflops: float | None = None
     max_abs_diff: float | None = None
     mean_abs_diff: float | None = None
+    mode: str = "eager"  # or "compiled" (torch.compile)
+    channels_last: bool = False
+    first_s: float | None = None  # the first forward (a compiled row's compile included)
     note: str = ""
 
 
@@ -63,11 +70,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iters", type=int, default=5, help="timed forwards per combination")
     parser.add_argument("--warmup", type=int, default=1, help="untimed forwards first")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--mode", default="eager", help="comma-separated: eager, compiled (torch.compile); default eager"
+    )
+    parser.add_argument("--compile", action="store_true", help="same as --mode eager,compiled")
+    parser.add_argument("--channels-last", action="store_true", help="weights and input in NHWC layout")
 
 
 def run(args: argparse.Namespace) -> int:
     batches = _int_list(args.batch, "--batch")
     dtypes = _names(args.dtype)
+    modes = _modes("eager,compiled" if args.compile else args.mode)
     if args.iters < 1 or args.warmup < 0:
         raise UsageError("--iters must be at least 1 and --warmup at least 0")
     device = torch.device(args.device)
@@ -75,7 +88,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--device must be cpu or cuda[:N], got {args.device!r}")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available to this torch build")
-    result = bench(args.variant, batches, dtypes, device, iters=args.iters, warmup=args.warmup, seed=args.seed)
+    result = bench(
+        args.variant,
+        batches,
+        dtypes,
+        device,
+        iters=args.iters,
+        warmup=args.warmup,
+        seed=args.seed,
+        modes=modes,
+        channels_last=args.channels_last,
+    )
     print(format_table(result))
     if args.json:
         write_json(args.json, result)
@@ -91,56 +114,39 @@ def bench(
     iters: int = 5,
     warmup: int = 1,
     seed: int = 0,
+    modes: tuple[str, ...] | list[str] = ("eager",),
+    channels_last: bool = False,
 ) -> dict[str, object]:
-    """Measure every (batch, dtype) combination; returns the figures with the machine described."""
+    """Measure every (mode, batch, dtype) combination; returns the figures with the machine described.
+
+    One model per dtype (and one compiled wrapper of it) serves every batch size: a compiled
+    network then compiles once per shape family rather than once per row, and stays under
+    dynamo's recompile limit (beyond it torch silently runs eager).
+    """
     from panini_video.models.panini import PaniniNet
+    from panini_video.restore.executor import to_channels_last
 
     config = VARIANTS[variant]
     torch.manual_seed(seed)
     base = PaniniNet(config).eval()
     gflop, gflop_source = _gflop_per_face(variant, base, config)
     base = base.to(device)
+    if channels_last:
+        to_channels_last(base)
     rows: list[Row] = []
     per_face_bytes: dict[str, float] = {}  # CPU: peak of the largest batch run so far, per face
-    for batch in batches:
-        g = torch.Generator().manual_seed(seed + batch)
-        x = (torch.rand(batch, 3, config.in_size, config.in_size, generator=g) * 2 - 1).to(device)
-        reference: torch.Tensor | None = None
-        for name in dtypes:
-            row = Row(variant, str(device), name, batch)
-            rows.append(row)
-            skip = _skip_reason(device, name, batch, per_face_bytes.get(name))
-            if skip:
-                row.note = skip
-                continue
-            if name != "fp32" and reference is None:
-                reference = _forward_once(base, x)  # fp32 output of this input, untimed
-            model = base if name == "fp32" else copy.deepcopy(base).to(DTYPES[name])
-            try:
-                out, seconds, peak = _measure(model, x.to(DTYPES[name]), iters, warmup)
-            except (RuntimeError, NotImplementedError) as exc:  # OOM, or an op without this dtype
-                row.note = f"skipped: {str(exc).splitlines()[0][:120]}"
-                log.info("bench model %s batch %d %s failed", variant, batch, name, exc_info=True)
-                continue
-            finally:
-                if model is not base:
-                    del model
-            row.faces_per_s = batch * iters / seconds
-            row.ms_per_batch = 1000 * seconds / iters
-            row.peak_mib = peak / 2**20 if peak is not None else None
-            row.tflops = gflop * row.faces_per_s / 1000
-            if peak is not None and device.type == "cpu":
-                per_face_bytes[name] = max(per_face_bytes.get(name, 0.0), peak / batch)
-            if name == "fp32":
-                reference = out.float()
-            elif reference is not None:
-                diff = (out.float() - reference).abs()
-                row.max_abs_diff, row.mean_abs_diff = float(diff.max()), float(diff.mean())
-                if not torch.isfinite(out).all():
-                    row.note = "non-finite outputs"
-            if device.type == "cpu" and name == "fp16":
-                row.note = row.note or "fp16 on CPU: slow kernels, for error figures only"
-            del out
+    models: dict[tuple[str, str], torch.nn.Module] = {}
+    for mode in modes:
+        for batch in batches:
+            g = torch.Generator().manual_seed(seed + batch)
+            x = (torch.rand(batch, 3, config.in_size, config.in_size, generator=g) * 2 - 1).to(device)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            _measure_batch(
+                base, models, rows, variant, device, mode, batch, x, dtypes, per_face_bytes, iters, warmup, gflop
+            )
+            for row in rows[-len(dtypes) :]:
+                row.channels_last = channels_last
     return {
         "bench": "model",
         "variant": variant,
@@ -148,9 +154,79 @@ def bench(
         "gflop_source": gflop_source,
         "iters": iters,
         "warmup": warmup,
+        "modes": list(modes),
+        "channels_last": channels_last,
         "machine": machine(device),
         "rows": [asdict(r) for r in rows],
     }
+
+
+def _model_for(base: torch.nn.Module, models: dict[tuple[str, str], torch.nn.Module], dtype: str, mode: str) -> Any:
+    """The network in ``dtype`` (a copy of ``base`` but for fp32), compiled for mode "compiled"; made once."""
+    key = (dtype, mode)
+    if key not in models:
+        if mode == "compiled":
+            models[key] = torch.compile(_model_for(base, models, dtype, "eager"))
+        else:
+            models[key] = base if dtype == "fp32" else copy.deepcopy(base).to(DTYPES[dtype])
+    return models[key]
+
+
+def _measure_batch(
+    base: torch.nn.Module,
+    models: dict[tuple[str, str], torch.nn.Module],
+    rows: list[Row],
+    variant: str,
+    device: torch.device,
+    mode: str,
+    batch: int,
+    x: torch.Tensor,
+    dtypes: list[str],
+    per_face_bytes: dict[str, float],
+    iters: int,
+    warmup: int,
+    gflop: float,
+) -> None:
+    """The rows of one input batch, every dtype, appended to ``rows``."""
+    reference: torch.Tensor | None = None
+    for name in dtypes:
+        row = Row(variant, str(device), name, batch, mode=mode)
+        rows.append(row)
+        skip = _skip_reason(device, name, batch, per_face_bytes.get(name))
+        if skip:
+            row.note = skip
+            continue
+        if name != "fp32" and reference is None:
+            reference = _forward_once(base, x)  # fp32 eager output of this input, untimed
+        model = _model_for(base, models, name, mode)
+        try:
+            # A compiled row always warms up once: the compile must stay out of the timing.
+            out, seconds, peak, first = _measure(model, x.to(DTYPES[name]), iters, max(warmup, mode == "compiled"))
+        except Exception as exc:  # OOM, an op without this dtype, or a compile failure: a row, not a crash
+            row.note = f"skipped: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+            log.info("bench model %s batch %d %s %s failed", variant, batch, name, mode, exc_info=True)
+            continue
+        row.first_s = first
+        row.faces_per_s = batch * iters / seconds
+        row.ms_per_batch = 1000 * seconds / iters
+        row.peak_mib = peak / 2**20 if peak is not None else None
+        row.tflops = gflop * row.faces_per_s / 1000
+        if peak is not None and device.type == "cpu":
+            per_face_bytes[name] = max(per_face_bytes.get(name, 0.0), peak / batch)
+        if name == "fp32" and mode == "eager":
+            reference = out.float()
+        elif reference is not None:
+            diff = (out.float() - reference).abs()
+            row.max_abs_diff, row.mean_abs_diff = float(diff.max()), float(diff.mean())
+            if not torch.isfinite(out).all():
+                row.note = "non-finite outputs"
+        elif name == "fp32":  # compiled fp32 against eager fp32
+            reference = _forward_once(base, x)
+            diff = (out.float() - reference).abs()
+            row.max_abs_diff, row.mean_abs_diff = float(diff.max()), float(diff.mean())
+        if device.type == "cpu" and name == "fp16":
+            row.note = row.note or "fp16 on CPU: slow kernels, for error figures only"
+        del out
 
 
 def _gflop_per_face(variant: str, model: torch.nn.Module, config: PaniniConfig) -> tuple[float, str]:
@@ -171,9 +247,9 @@ def _forward_once(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def _measure(
-    model: torch.nn.Module, x: torch.Tensor, iters: int, warmup: int
-) -> tuple[torch.Tensor, float, int | None]:
-    """(last output, seconds for ``iters`` forwards, peak bytes of the forwards or None)."""
+    model: Any, x: torch.Tensor, iters: int, warmup: int
+) -> tuple[torch.Tensor, float, int | None, float | None]:
+    """(last output, seconds for ``iters`` forwards, peak bytes of the forwards or None, first forward's s)."""
     cuda = x.device.type == "cuda"
     # The peak is taken over the warm-up too: afterwards the allocators reuse what it mapped.
     if cuda:
@@ -182,9 +258,15 @@ def _measure(
         before: int | None = torch.cuda.memory_allocated(x.device)
     else:
         before = _reset_rss_peak()
+    first: float | None = None
     with torch.inference_mode():
-        for _ in range(warmup):
+        for i in range(warmup):
+            t = time.perf_counter()
             model(x)
+            if i == 0:
+                if cuda:
+                    torch.cuda.synchronize(x.device)
+                first = time.perf_counter() - t
         if cuda:
             torch.cuda.synchronize(x.device)
         start = time.perf_counter()
@@ -198,7 +280,7 @@ def _measure(
     else:
         hwm = _proc_status_kib("VmHWM")
         peak = (hwm * 1024 - before) if hwm is not None and before is not None else None
-    return out, seconds, peak
+    return out, seconds, peak, first
 
 
 def _reset_rss_peak() -> int | None:
@@ -289,7 +371,7 @@ def format_table(result: dict[str, object]) -> str:
         f"Panini-Net {result['variant']}: {result['gflop_per_face']:.2f} GFLOP/face ({result['gflop_source']}); "
         f"{where}; torch {m['torch']}"
     )
-    cols = ["dtype", "batch", "faces/s", "ms/batch", "peak MiB", "TFLOP/s", "max|d|", "mean|d|", "note"]
+    cols = ["dtype", "batch", "faces/s", "ms/batch", "peak MiB", "TFLOP/s", "max|d|", "mean|d|", "mode", "note"]
     lines = [cols]
     rows = result["rows"]
     assert isinstance(rows, list)
@@ -304,6 +386,7 @@ def format_table(result: dict[str, object]) -> str:
                 _num(r["tflops"], ".3f"),
                 _num(r["max_abs_diff"], ".2e"),
                 _num(r["mean_abs_diff"], ".2e"),
+                r.get("mode", "eager") + (" NHWC" if r.get("channels_last") else ""),
                 r["note"],
             ]
         )
@@ -330,6 +413,13 @@ def _int_list(text: str, flag: str) -> list[int]:
     if not values or min(values) < 1:
         raise UsageError(f"{flag} takes positive integers, got {text!r}")
     return values
+
+
+def _modes(text: str) -> list[str]:
+    modes = [v.strip() for v in text.split(",") if v.strip()]
+    if not modes or any(m not in ("eager", "compiled") for m in modes):
+        raise UsageError(f"--mode takes a comma-separated list of eager, compiled, got {text!r}")
+    return modes
 
 
 def _names(text: str) -> list[str]:
