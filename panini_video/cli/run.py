@@ -324,7 +324,7 @@ def summary_line(report: RunReport, annotate: bool) -> str:
             f"reconnects {live['source'].get('reconnects', 0)}"
         )
         if live["stopped_by"]:
-            line += f"; stopped by {live['stopped_by'].removeprefix('interrupted (').rstrip(')')}"
+            line += f"; stopped by {live['stopped_by']}"
     return line
 
 
@@ -379,7 +379,10 @@ def run(args: argparse.Namespace) -> int:
     realtime = kind is None and (args.realtime or any(k is not None for k in out_kinds))
     live_run = kind is not None or realtime
     preset = args.pipeline or ("live" if live_run else DEFAULT_PIPELINE)
-    config = load_config(preset, overrides_from(args))
+    overrides = overrides_from(args)
+    if kind == "stdin" and args.backpressure is None:  # a pipe's writer waits for us: nothing need be dropped
+        overrides["runtime"]["backpressure"] = "block"
+    config = load_config(preset, overrides)
     if config.runtime.backpressure == "drop-oldest" and not live_run:
         raise UsageError(
             f"{args.input} is a file: drop-oldest backpressure (from --backpressure or the "

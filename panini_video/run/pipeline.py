@@ -298,9 +298,9 @@ def run(
                     monitor.graph = graph
                 stats = graph.run(progress=tick, drain=source.stop if live else None, drain_s=DRAIN_S)
                 if monitor is not None and graph.interruption is not None:
-                    monitor.stopped_by = str(graph.interruption) or "interrupted"
+                    monitor.stopped_by = _stop_reason(graph.interruption)
                     log.warning(
-                        "%s: stopped (%s); the output is complete to its last frame", source.name, monitor.stopped_by
+                        "%s: stopped by %s; the output is complete to its last frame", sink.name, monitor.stopped_by
                     )
                 sink.close()
             except BaseException:
@@ -335,6 +335,16 @@ def run(
         memory=memory,
         live=None if monitor is None else monitor.totals(),
     )
+
+
+def _stop_reason(exc: BaseException) -> str:
+    """What stopped a drained live run: the signal's name (SIGTERM), else Ctrl-C."""
+    signum = getattr(exc, "signum", None)
+    if isinstance(signum, int):
+        import signal
+
+        return signal.Signals(signum).name
+    return "SIGINT" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
 
 
 def _ticker(
