@@ -5,6 +5,7 @@ graceful stop on a signal."""
 from __future__ import annotations
 
 import _thread
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -71,6 +72,16 @@ class Slow(Stage):
 
     def stats(self) -> dict[str, Any]:
         return self.inner.stats()
+
+
+def _sample_rss(out: list[int], seconds: float) -> None:
+    """The process's resident memory every 0.25 s for ``seconds``."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        with open("/proc/self/statm") as f:
+            out.append(int(f.read().split()[1]) * page)
+        time.sleep(0.25)
 
 
 def test_latency_percentiles_are_within_one_percent_of_the_exact_ones() -> None:
@@ -178,12 +189,20 @@ def test_an_overloaded_restorer_keeps_latency_within_the_budget_by_skipping_late
     source = PacedSource(testdata / CLIP)
     stages = build_stages(config, source.info, model=tiny)
     stages[-1] = Slow(stages[-1], 0.15)
-    timer = threading.Timer(6.0, source.stop)
+    timer = threading.Timer(8.0, source.stop)
     timer.start()
+    rss: list[int] = []
+    sampler = threading.Thread(target=_sample_rss, args=(rss, 8.0), daemon=True)
+    sampler.start()
     report = run(source, FileSink(tmp_path / "out.mp4", config.io), config, stages=stages)
     timer.cancel()
+    sampler.join(2.0)
     live = report.live
     assert live is not None
+    # memory flat: what the run holds after its first seconds does not grow with the backlog
+    settled = rss[len(rss) // 4 :]
+    assert max(settled) - min(settled) < 80 * 2**20, [r // 2**20 for r in rss]
+    assert all(s.queue_depth_max <= config.runtime.queue_size for s in report.graph.stages)
     late = live["late"]
     assert late["late_passed"] > 10  # most frames could not be restored in time, and were counted
     restored = report.stage_stats["restore"]["faces"]
