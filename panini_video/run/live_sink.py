@@ -434,10 +434,11 @@ class LiveSink:
         return self._latency
 
     def stats(self) -> dict[str, Any]:
-        """Frames sent, dropped, reconnects, bytes, bit rate, latency percentiles (ms), masked name."""
-        elapsed = max(1e-9, time.monotonic() - self._started)
+        """Frames sent, dropped, reconnects, bytes, bit rate (bits per second of stream), latency percentiles (ms)."""
         out: dict[str, Any] = {"name": self.name, "kind": self.kind, **self._counts}
-        out["bitrate"] = round(8 * self._counts["bytes"] / elapsed)
+        media = float((self._last_pts or 0) * self._time_base)  # seconds of stream sent so far
+        out["bitrate"] = round(8 * self._counts["bytes"] / media) if media > 0 else None
+        out["uptime"] = round(time.monotonic() - self._started, 3)
         out["latency_ms"] = self._latency.percentiles()
         out["connected"] = self._up.is_set()
         return out
@@ -685,7 +686,7 @@ class LiveSink:
             if self.kind == "srt":
                 relay = _Relay(url, self.live.open_timeout)
                 relay.wait_connected()
-                container = av.open(relay, "w", format="mpegts")  # type: ignore[call-overload]
+                container = av.open(relay, "w", format="mpegts", container_options={"flush_packets": "1"})  # type: ignore[call-overload]
             else:
                 if self.kind == "rtsp":
                     options = {"rtsp_transport": "tcp"}
@@ -693,6 +694,9 @@ class LiveSink:
                     url += ("&" if "?" in url else "?") + "pkt_size=1316"  # 7 TS packets a datagram
                 elif self._temp is not None:
                     url = str(self._temp)
+                # flush_packets: each packet reaches the socket or the disk at once (latency; a
+                # fragment of a recording is on disk when it ends, not in a 32 KiB buffer)
+                options["flush_packets"] = "1"
                 container = av.open(
                     url, "w", format=self._format, container_options={**self._format_options, **options}
                 )

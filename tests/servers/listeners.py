@@ -36,7 +36,8 @@ def _bound(port: int, table: str) -> bool:
     for line in lines:
         fields = line.split()
         local, state = fields[1], fields[3]
-        if int(local.rsplit(":", 1)[1], 16) == port and (table == "udp" or state == "0A"):
+        # TCP: listening (0A), or already connected to its one client (01: it stops listening then)
+        if int(local.rsplit(":", 1)[1], 16) == port and (table == "udp" or state in ("0A", "01")):
             return True
     return False
 
