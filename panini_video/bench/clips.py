@@ -39,10 +39,12 @@ def face_clips(
 ) -> dict[int, Path]:
     """The clip for each face count in ``counts``, made on first use (``frames`` frames each)."""
     folder = folder or clips_dir()
-    return {
-        n: face_clip(testdata / SOURCE, n, folder / f"faces{n}_{SIZE[0]}x{SIZE[1]}_{frames}f.mp4", frames)
-        for n in counts
-    }
+    return {n: face_clip(testdata / SOURCE, n, folder / clip_name(n, frames), frames) for n in counts}
+
+
+def clip_name(faces: int, frames: int) -> str:
+    """The file name of the clip with ``faces`` faces and ``frames`` frames."""
+    return f"faces{faces}_{SIZE[0]}x{SIZE[1]}_{frames}f.mp4"
 
 
 def face_clip(source: Path, faces: int, out: Path, frames: int) -> Path:
