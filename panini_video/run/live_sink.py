@@ -48,6 +48,7 @@ import queue
 import random
 import select
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -245,14 +246,22 @@ class _Relay:
                 self.proc.stdin.close()
 
     def close(self) -> None:
-        """Let the relay send what it has, then end it (bounded)."""
+        """Let the relay send what it has, then end it (bounded).
+
+        srt-live-transmit does not end at the end of its input, so it is given a second (SRT's
+        live mode sends within its latency, 120 ms by default) and then asked to stop.
+        """
         if self.proc.stdin is not None:
             with contextlib.suppress(OSError):
                 self.proc.stdin.close()
         try:
-            self.proc.wait(timeout=self.timeout)
+            self.proc.wait(timeout=min(self.timeout, 1.0))
         except subprocess.TimeoutExpired:
-            self.kill()
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
 
 @dataclasses.dataclass

@@ -137,7 +137,7 @@ class UdpRecorder:
     itself after ``idle`` seconds without a datagram.
     """
 
-    def __init__(self, out: Path, idle: float = 2.0, port: int | None = None) -> None:
+    def __init__(self, out: Path, idle: float = 1.0, port: int | None = None) -> None:
         self.out, self.idle = out, idle
         self.port = port or free_port(socket.SOCK_DGRAM)
         self.publish_url = f"udp://127.0.0.1:{self.port}"
