@@ -36,7 +36,7 @@ from panini_video.errors import UsageError
 log = logging.getLogger(__name__)
 
 PEAK_TFLOPS = 790.0  # bf16 matrix product measured on this workplace's H200 (8192^3, random data)
-ROOT = Path(__file__).resolve().parents[2]  # the checkout, when run from one (tests/cuda lives there)
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the checkout, when the package runs from one
 CROWD = "videos/crowd_multiface_1080p.mp4"
 FACE_COUNTS = (1, 2, 4)
 SECTIONS = ("tests", "model", "pipeline", "io", "compiled")
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--sections takes a comma-separated list of {', '.join(SECTIONS)}, got {args.sections!r}")
     if args.budget_s <= 0:
         raise UsageError("--budget-s must be positive")
-    testdata = Path(args.testdata or os.environ.get("PANINI_TESTDATA") or ROOT.parent / "shared" / "testdata")
+    testdata = Path(args.testdata or os.environ.get("PANINI_TESTDATA") or checkout().parent / "shared" / "testdata")
     if not (testdata / CROWD).is_file():
         raise UsageError(f"the shared test data is not at {testdata}; give --testdata DIR or set PANINI_TESTDATA")
     out = Path(args.out)
@@ -227,9 +227,17 @@ class Plan:
 # The sections ------------------------------------------------------------------------------------
 
 
+def checkout() -> Path:
+    """The repository the tests come from: the working folder when it holds them (an installed
+    copy of the package run from the checkout, as on the GPU machine), else the package's parent."""
+    cwd = Path.cwd()
+    return cwd if (cwd / "tests" / "cuda").is_dir() else PACKAGE_ROOT
+
+
 def run_tests(out: Path, testdata: Path, quick: bool, limit: float, log_path: Path) -> dict[str, Any]:
     """``pytest -m cuda tests/cuda`` in a child, its JUnit XML summarised."""
-    tests = ROOT / "tests" / "cuda"
+    root = checkout()
+    tests = root / "tests" / "cuda"
     if not tests.is_dir():
         return {"skipped": f"{tests} not found: run bench gpu from a checkout of the repository"}
     xml = out / "cuda-tests.xml"
@@ -249,7 +257,7 @@ def run_tests(out: Path, testdata: Path, quick: bool, limit: float, log_path: Pa
         "no:cacheprovider",
     ]
     env = {**os.environ, "PANINI_TESTDATA": str(testdata), "PYTHONUNBUFFERED": "1"}
-    rc, timed_out = _child_process(cmd, limit, log_path, env=env, cwd=ROOT)
+    rc, timed_out = _child_process(cmd, limit, log_path, env=env, cwd=root)
     result: dict[str, Any] = {"returncode": rc, "timed_out": timed_out}
     if not xml.is_file():
         result["error"] = f"pytest wrote no report (exit {rc}{', killed at the time limit' if timed_out else ''})"
