@@ -394,3 +394,16 @@ def test_a_pts_that_does_not_increase_is_bumped(clip: tuple[VideoInfo, list[Fram
     sink.close()
     assert sink.stats()["bumped_pts"] == 1
     check_stream(probe_frames(out), 4)
+
+
+def test_attempts_spent_is_an_error_from_write(clip: tuple[VideoInfo, list[Frame]], tmp_path: Path) -> None:
+    info, frames = clip
+    server = Listener("rtsp", tmp_path / "got.mkv")
+    config = live(reconnect=2, backoff_initial=0.05, backoff_max=0.1, open_timeout=2.0)
+    sink = opened(LiveSink(server.publish_url.replace("rtsp://", "rtsp://user:secret@"), FAST, config), info)
+    publish(sink, frames[:5])
+    server.kill()
+    with pytest.raises(OutputError, match=r"2 reconnection attempt\(s\) failed") as err:
+        publish(sink, frames[5:] * 3, realtime=True)  # about 5 s at most: the attempts end well before
+    assert "user:***@127.0.0.1" in str(err.value) and "secret" not in str(err.value)
+    sink.abort()
