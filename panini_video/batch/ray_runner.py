@@ -28,7 +28,7 @@ from typing import Any
 
 from panini_video.batch.worker import FileJob, FileResult, FileWorker
 from panini_video.config import RunConfig
-from panini_video.errors import UsageError
+from panini_video.errors import ProcessingError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -97,19 +97,24 @@ class RayExecutor:
 
         threads = torch.get_num_threads()
         self._actors = [actor_class.remote(config, threads) for _ in range(count)]
-        self._pids: dict[Any, int] = {}
+        # asked now: a busy actor answers only once its file is done (its calls run one at a time)
+        self._pids: dict[Any, int] = dict(
+            zip(self._actors, ray.get([a.pid.remote() for a in self._actors]), strict=True)
+        )
         self._idle = list(self._actors)
         self._running: dict[Any, tuple[FileJob, Any]] = {}  # ObjectRef -> (job, actor)
+        self._recovering: dict[Any, Any] = {}  # ObjectRef of pid() -> an actor restarting after a loss
         log.info("Ray: %d actor(s), each %s", count, options)
 
     @property
     def slots(self) -> int:
-        return len(self._actors)
+        """Actors ready or busy; one restarting after a loss counts again once it answers."""
+        return len(self._idle) + len(self._running)
 
     def running(self) -> dict[str, int]:
         """The files in progress and the process id of the actor running each (tests kill one)."""
         out = {}
-        for job, actor in self._running.values():
+        for job, actor in list(self._running.values()):
             if actor not in self._pids:
                 self._pids[actor] = self._ray.get(actor.pid.remote(), timeout=60)
             out[job.input] = self._pids[actor]
@@ -120,22 +125,48 @@ class RayExecutor:
         self._running[actor.process.remote(job)] = (job, actor)
 
     def poll(self, timeout: float) -> list[FileResult]:
-        if not self._running:
-            time.sleep(timeout)
-            return []
-        ready, _ = self._ray.wait(list(self._running), num_returns=len(self._running), timeout=timeout)
+        waiting = [*self._running, *self._recovering]
+        if not waiting:
+            raise ProcessingError("every Ray actor was lost (restarts used up); see the Ray logs")
+        ready, _ = self._ray.wait(waiting, num_returns=len(waiting), timeout=timeout)
         results = []
         for ref in ready:
+            if ref in self._recovering:  # a restarted actor answers again: it takes files again
+                actor = self._recovering.pop(ref)
+                try:
+                    self._pids[actor] = self._ray.get(ref)
+                    self._idle.append(actor)
+                except self._ray.exceptions.ActorUnavailableError:  # still restarting: ask again soon
+                    time.sleep(0.1)
+                    self._recovering[actor.pid.remote()] = actor
+                except Exception as exc:  # gone for good (its restarts used up)
+                    log.warning("a Ray actor is gone for good: %s", exc)
+                continue
             job, actor = self._running.pop(ref)
-            self._idle.append(actor)
             try:
                 results.append(self._ray.get(ref))
+                self._idle.append(actor)
             except Exception as exc:  # the actor died (RayActorError) or the call broke: retried by the driver
                 self._pids.pop(actor, None)  # a restarted actor has another process
+                self._recovering[actor.pid.remote()] = actor  # no file for it until it is back
                 log.warning("%s: the Ray worker failed: %s", job.input, exc)
+                self._remove_temps_of(job)
                 name = type(exc).__name__
                 results.append(FileResult(job, False, error=f"the Ray worker was lost ({name})", worker="ray"))
         return results
+
+    def _remove_temps_of(self, job: FileJob) -> None:
+        """The dead actor's temporary files, when its process was on this machine (a one-node cluster).
+
+        Temporary names carry a process id, not a host: on a cluster of several nodes an id that
+        is not alive here may be alive there, so the next run's start (no actor alive) removes them.
+        """
+        if len(self._ray.nodes()) == 1:
+            from pathlib import Path
+
+            from panini_video import outputs
+
+            outputs.remove_stale_temps([Path(job.output).parent])
 
     def stop(self, grace: float) -> list[FileResult]:
         """Kill the busy actors (their temporary files are left to the next run, which removes them)."""
