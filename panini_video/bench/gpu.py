@@ -20,6 +20,7 @@ well under a minute; CI runs it that way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -317,16 +318,25 @@ def _child_process(
     with open(log_path, "a") as logf:
         logf.write(f"\n$ {' '.join(cmd)}  (limit {limit:.0f} s)\n")
         logf.flush()
-        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
+        # Its own process group, so the child and whatever it starts (pytest's, bench io's) go together.
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=cwd, process_group=0)
         try:
             return proc.wait(timeout=limit), False
         except subprocess.TimeoutExpired:
-            import signal
-
-            os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started (pytest's, bench io's)
-            proc.wait(timeout=30)
+            _kill_group(proc)
             logf.write(f"\n[killed at the {limit:.0f} s limit]\n")
             return None, True
+        except BaseException:  # a signal or Ctrl-C stopping bench gpu stops the section too
+            _kill_group(proc)
+            raise
+
+
+def _kill_group(proc: subprocess.Popen[Any]) -> None:
+    import signal
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
 
 
 # The machine -------------------------------------------------------------------------------------
