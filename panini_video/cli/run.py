@@ -400,7 +400,8 @@ def run(args: argparse.Namespace) -> int:
     if not outputs.check_outputs(targets, [] if kind is not None else [args.input], overwrite_mode(args)):
         log.warning("%s exists; skipped (-n)", ", ".join(files))
         return 0
-    outputs.remove_stale_temps(Path(t.path).parent for t in targets if not t.is_stdout)
+    if not live_run:  # a killed live run's recording stays readable under its temporary name: kept
+        outputs.remove_stale_temps(Path(t.path).parent for t in targets if not t.is_stdout)
     description = "annotating" if config.annotate else "restoring"
     progress = ProgressBar(description=description) if ProgressBar.wanted(args.quiet) and not live_run else None
     source = build_source(args, config, kind, realtime)
