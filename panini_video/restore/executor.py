@@ -171,6 +171,11 @@ class DeviceExecutor:
         self.uses_dre = bool(model.config.uses_dre)
         self.cuda = device.type == "cuda"
         if self.cuda:
+            if self.precision == "fp32":
+                # fp32 means fp32: CUDA's default TF32 convolutions (10-bit mantissa) would put the
+                # result about 1e-3 from the CPU's, ten times the fp32 tolerance; bf16 is the fast path
+                torch.backends.cudnn.allow_tf32 = False
+                torch.backends.cuda.matmul.allow_tf32 = False
             self.h2d = torch.cuda.Stream(device)
             self.compute = torch.cuda.Stream(device)
             self.d2h = torch.cuda.Stream(device)
