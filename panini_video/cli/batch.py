@@ -175,6 +175,12 @@ def status(folder: Path, ledger: Path | None, as_json: bool) -> int:
     return 0
 
 
+def _why(path: str, error: str | None) -> str:
+    """The error without the path in front (the line names the file already)."""
+    text = error or "failed"
+    return text[len(path) + 2 :] if text.startswith(f"{path}: ") else text
+
+
 def status_text(s: BatchSummary) -> str:
     d = s.to_dict()
     lines = [
@@ -183,7 +189,8 @@ def status_text(s: BatchSummary) -> str:
         f"  done: {d['frames']} frames, {d['faces']} faces, {d['seconds'] / 60:.1f} min of processing",
     ]
     for r in s.failed:
-        lines.append(f"  failed ({r.attempts} attempt{'s' if r.attempts != 1 else ''}): {r.path}: {r.error}")
+        tries = f"{r.attempts} attempt{'s' if r.attempts != 1 else ''}"
+        lines.append(f"  failed ({tries}): {r.path}: {_why(r.path, r.error)}")
     return "\n".join(lines)
 
 
@@ -266,7 +273,7 @@ class Display:
                 what = (
                     f"done, {result.frames} frames in {result.seconds:.1f} s -> {result.job.output}"
                     if result.ok
-                    else f"failed: {result.error}"
+                    else f"failed: {_why(result.job.input, result.error)}"
                 )
                 print(f"[{n}/{self.total}] {result.job.input}: {what}", file=sys.stderr)
 
@@ -290,7 +297,7 @@ def summary_text(s: BatchSummary) -> str:
         f"  this run: {r['done']} done, {r['failed']} failed, {r['retried']} retried in {r['wall_s']:.1f} s{rate}",
     ]
     for row in s.failed:
-        lines.append(f"  failed: {row.path}: {row.error}")
+        lines.append(f"  failed: {row.path}: {_why(row.path, row.error)}")
     return "\n".join(lines)
 
 

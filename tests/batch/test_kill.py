@@ -80,3 +80,26 @@ def test_sigkill_mid_file_then_resume(clips: dict[str, Path], run_args: list[str
     assert main(["batch", *args, "--out", str(reference)]) == 0  # uninterrupted, in this process
     for name in ("a.mp4", "long.mp4", "z.mp4"):
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_sigint_discards_the_file_in_progress(clips: dict[str, Path], run_args: list[str], tmp_path: Path) -> None:
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    shutil.copy(clips["long.mp4"], folder / "long.mp4")
+    proc = subprocess.Popen(
+        command("batch", str(folder), *run_args, "--out", str(out)), stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while not temps(out):
+            assert proc.poll() is None and time.monotonic() < deadline, "the file never started"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 130 and "queued again" in err
+    assert states(out / ".panini-batch.sqlite") == {"long.mp4": ("queued", 0)}  # the attempt refunded
+    assert sorted(p.name for p in out.iterdir()) == [".panini-batch.sqlite"]  # no output, no temporary file
