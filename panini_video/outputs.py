@@ -22,10 +22,12 @@ the final rename is not reported as "nothing written".
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
 import secrets
+import socket
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,7 +42,10 @@ log = logging.getLogger(__name__)
 Overwrite = Literal["refuse", "overwrite", "skip"]
 STDOUT = "-"
 
-_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.partial-(?P<pid>\d+)-[0-9a-f]+(?P<ext>\.[^.]*)?$")
+# .NAME.partial-PID-HOST-RANDOM.EXT; HOST (8 hex digits of the host name's hash) keeps a run on one
+# machine from taking another machine's live temporary file in a shared folder for a dead one's
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.partial-(?P<pid>\d+)-(?:(?P<host>[0-9a-f]{8})-)?[0-9a-f]+(?P<ext>\.[^.]*)?$")
+HOST_TAG = hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
 
 committed: list[Path] = []  # targets this process renamed into place, in order
 
@@ -180,7 +185,7 @@ def temp_path(target: str | os.PathLike[str], suffix: str | None = None) -> Path
     """A hidden name beside ``target`` that names this process; ``suffix`` defaults to the target's."""
     p = Path(target)
     ext = p.suffix if suffix is None else suffix
-    return p.with_name(f".{p.name}.partial-{os.getpid()}-{secrets.token_hex(4)}{ext}")
+    return p.with_name(f".{p.name}.partial-{os.getpid()}-{HOST_TAG}-{secrets.token_hex(4)}{ext}")
 
 
 def commit(temp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
@@ -265,7 +270,7 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale_temps(folders: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Remove our temporary files whose process is gone (a killed run); returns what was removed."""
+    """Remove our temporary files whose process is gone (a killed run on this machine); returns them."""
     removed: list[Path] = []
     uid = os.getuid() if hasattr(os, "getuid") else None
     for folder in dict.fromkeys(Path(f) for f in folders):
@@ -275,8 +280,8 @@ def remove_stale_temps(folders: Iterable[str | os.PathLike[str]]) -> list[Path]:
             continue
         for entry in entries:
             m = _TEMP_RE.match(entry.name)
-            if m is None or _alive(int(m["pid"])):
-                continue
+            if m is None or m["host"] not in (None, HOST_TAG) or _alive(int(m["pid"])):
+                continue  # not ours, another machine's (its PID means nothing here), or still running
             try:
                 st = entry.stat(follow_symlinks=False)
                 if not stat.S_ISREG(st.st_mode) or (uid is not None and st.st_uid != uid):

@@ -11,7 +11,7 @@ import pytest
 
 from panini_video import outputs
 from panini_video.errors import OutputError, UsageError
-from panini_video.outputs import Output, OutputExistsError, atomic_output, check_outputs, remove_stale_temps
+from panini_video.outputs import Output, OutputExistsError, atomic_output, check_outputs, remove_stale_temps, temp_path
 
 
 def test_a_new_file_in_a_writable_folder_passes_and_leaves_nothing(tmp_path: Path) -> None:
@@ -76,10 +76,13 @@ def test_stale_temporaries_of_dead_processes_only_are_removed(tmp_path: Path) ->
     alive = tmp_path / f".out.mp4.partial-{os.getpid()}-0a1b2c3d.mp4"
     foreign = tmp_path / ".out.mp4.partial-abc.mp4"  # not our pattern
     kept = tmp_path / "out.mp4"
-    for p in (stale, alive, foreign, kept):
+    ours = tmp_path / f".b.mp4.partial-{dead_pid}-{outputs.HOST_TAG}-0a1b2c3d.mp4"  # this machine's, dead
+    elsewhere = tmp_path / f".c.mp4.partial-{dead_pid}-0badf00d-0a1b2c3d.mp4"  # another machine's: its PID is not ours
+    for p in (stale, alive, foreign, kept, ours, elsewhere):
         p.write_bytes(b"x")
-    assert remove_stale_temps([tmp_path]) == [stale]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (alive, foreign, kept))
+    assert sorted(remove_stale_temps([tmp_path])) == sorted([stale, ours])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (alive, foreign, kept, elsewhere))
+    assert f"-{outputs.HOST_TAG}-" in temp_path(tmp_path / "x.mp4").name
 
 
 def test_a_result_gets_the_usual_mode_or_keeps_the_replaced_files(tmp_path: Path) -> None:
