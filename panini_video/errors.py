@@ -54,6 +54,10 @@ class StallError(SourceLostError, TimeoutError):
     """A live input sent nothing for its open or stall timeout, and its reconnect budget is spent."""
 
 
+class UnsupportedInputError(InputError):
+    """The input needs a protocol or device this FFmpeg build lacks (srt, v4l2): no retry can help."""
+
+
 class OutputError(PaniniError, OSError):
     """The output cannot be written (bad extension, unwritable folder, encoder refused)."""
 
