@@ -21,7 +21,7 @@ import av
 import av.container
 
 from panini_video.config import LiveConfig
-from panini_video.errors import InputError
+from panini_video.errors import InputError, UnsupportedInputError
 from panini_video.io.urls import LiveInputKind, live_input_kind, mask
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,11 @@ def open_live(
     target: LiveTarget, shown: str, *, open_timeout: float, read_timeout: float
 ) -> av.container.InputContainer:
     """Open the input; every failure is an InputError naming ``shown`` (the masked name) and why."""
+    if target.format is not None and target.format not in av.formats_available:
+        raise UnsupportedInputError(
+            f"{shown}: this FFmpeg (PyAV {av.__version__}) has no {target.format} input; "
+            "PyAV built on a system FFmpeg with libavdevice has it"
+        )
     try:
         return av.open(
             target.url,
@@ -116,6 +121,8 @@ def open_live(
             options=dict(target.options),
             timeout=(open_timeout, read_timeout),
         )
+    except av.ProtocolNotFoundError as e:
+        raise UnsupportedInputError(f"{shown}: cannot open: {reason_of(e)}") from None
     except av.FFmpegError as e:
         raise InputError(f"{shown}: cannot open: {reason_of(e, open_timeout)}") from None
     except OSError as e:
@@ -124,6 +131,8 @@ def open_live(
 
 def reason_of(e: BaseException, timeout: float | None = None) -> str:
     """Why FFmpeg failed, in words, without the URL FFmpeg quotes (it may hold credentials)."""
+    if isinstance(e, av.ProtocolNotFoundError):
+        return f"this FFmpeg (PyAV {av.__version__}) has no such protocol (srt needs an FFmpeg built with libsrt)"
     if isinstance(e, av.ExitError):  # PyAV's interrupt callback ran out of time
         return "timed out" + ("" if timeout is None else f" (no answer within {timeout:g} s)")
     code = getattr(e, "errno", None)

@@ -37,7 +37,14 @@ import av.container
 import numpy as np
 
 from panini_video.config import FOREVER, LiveConfig
-from panini_video.errors import InputError, NoVideoStreamError, PaniniError, SourceLostError, StallError
+from panini_video.errors import (
+    InputError,
+    NoVideoStreamError,
+    PaniniError,
+    SourceLostError,
+    StallError,
+    UnsupportedInputError,
+)
 from panini_video.io import StreamInfo, VideoInfo
 from panini_video.io.live import LiveTarget, live_target, open_live, reason_of
 from panini_video.io.urls import mask
@@ -372,7 +379,11 @@ class LiveSource:
                 return _Loss("stall", f"{self._shown}: no answer within {cfg.open_timeout:g} s (open timeout)")
             return None
         if conn.first_frame_at is None and conn.opened_at is not None and now - conn.opened_at > cfg.open_timeout:
-            return _Loss("stall", f"{self._shown}: opened, but no video frame within {cfg.open_timeout:g} s")
+            return _Loss(
+                "stall",
+                f"{self._shown}: opened, but no video frame within {cfg.open_timeout:g} s"
+                " (a keyframe interval longer than that needs a longer --open-timeout)",
+            )
         silent = now - conn.last_packet
         if silent > cfg.stall_timeout:
             self._stalls += 1
@@ -401,6 +412,8 @@ class LiveSource:
         first = self._outage or loss
         if self._stop.is_set():
             return False
+        if isinstance(loss.error, (UnsupportedInputError, NoVideoStreamError)):
+            raise loss.error  # no reconnection can bring a missing protocol or a video stream
         if loss.kind == "end" and self._budget == 0 and delivered:
             log.info("%s: the stream ended", self._shown)
             return False

@@ -19,10 +19,11 @@ from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import pytest
 
 from panini_video.config import LiveConfig
-from panini_video.errors import InputError, SourceLostError, StallError
+from panini_video.errors import InputError, SourceLostError, StallError, UnsupportedInputError
 from panini_video.io.live import live_target
 from panini_video.records import Frame
 from panini_video.run.live_source import LiveSource
@@ -99,6 +100,21 @@ def test_options_defaults_and_overrides() -> None:
         live_target("clip.mp4", cfg)
 
 
+def test_missing_protocol_or_device_is_not_retried() -> None:
+    """PyAV's wheels carry no libsrt and no libavdevice: said at once, even with reconnect forever."""
+    t = time.monotonic()
+    if "v4l2" not in av.formats_available:
+        with pytest.raises(UnsupportedInputError, match="no v4l2 input"):
+            LiveSource("/dev/video9", LiveConfig())
+    try:
+        LiveSource("srt://u:pw123x@127.0.0.1:9?mode=caller", LiveConfig(open_timeout=1.0))
+    except UnsupportedInputError as e:
+        assert "srt://u:***@127.0.0.1:9" in str(e) and "pw123x" not in str(e)
+    except SourceLostError as e:  # an FFmpeg with libsrt: nothing listens there
+        assert "pw123x" not in str(e)
+    assert time.monotonic() - t < 3.0
+
+
 # ---- RTSP from GStreamer
 
 
@@ -162,6 +178,51 @@ def test_server_killed_and_restarted(rtsp_ok: None, testdata: Path) -> None:
     stats = src.stats()
     assert stats["reconnects"] == 1 and stats["reconnect_attempts"] >= 2  # at least one refused meanwhile
     assert len(stats["last_reconnect_to_frame_s"]) == 1 and 0 < stats["last_reconnect_to_frame_s"][0] < 2.0
+
+
+def test_slow_consumer_drops_the_oldest(rtsp_ok: None, testdata: Path) -> None:
+    """The demuxer is never held back: a consumer at a third of the rate gets the newest frames."""
+    with rtsp_server(testdata / PLAIN) as server:
+        src = LiveSource(server.url, live())
+        try:
+            frames: list[Frame] = []
+            ages: list[float] = []
+            for frame in src.frames(2):
+                ages.append(time.monotonic() - frame.arrival)  # type: ignore[operator]
+                frames.append(frame)
+                if len(frames) == 12:
+                    break
+                time.sleep(0.15)  # 6.7 fps against 20
+            stats = src.stats()
+        finally:
+            src.close()
+    assert_continuous(frames)  # indices without gaps, pts increasing (with gaps: frames were dropped)
+    gaps = [b.pts - a.pts for a, b in zip(frames, frames[1:], strict=False)]  # type: ignore[operator]
+    assert max(gaps) >= 2 * 4500
+    assert stats["dropped"] >= 12 and stats["decoded"] >= stats["frames"] + stats["dropped"]
+    assert max(ages[1:]) < 0.35, ages  # about two frames old (the queue holds two), not the backlog of seconds
+
+
+def test_reconnected_stream_of_another_size_is_scaled(
+    rtsp_ok: None, testdata: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="panini_video")
+    server = RtspServer(testdata / PLAIN)
+    server.start()
+    try:
+        src = LiveSource(server.url, live(reconnect=20))
+        frames = src.frames(8)
+        before = take(frames, count=3)
+        server.kill()
+        server.clip = testdata / WITH_AUDIO  # 640x360 now, on the same port and path
+        server.start()
+        after = take(frames, count=5)
+        src.close()
+    finally:
+        server.kill()
+    assert {f.size for f in before + after} == {(388, 512)} and after[-1].epoch == 1
+    assert "is now 640x360; scaled to 388x512" in caplog.text
+    assert_continuous(before + after)
 
 
 def test_frozen_server_is_a_stall(rtsp_ok: None, testdata: Path) -> None:
@@ -259,6 +320,48 @@ def test_silent_server_times_out() -> None:
     assert message.startswith(f"rtsp://cam:***@127.0.0.1:{server.port}/x: no answer within 0.8 s"), message
     assert "gave up after 1 reconnection attempt" in message and "pw123" not in message
     assert accepted == 2 and took < 2 * 0.8 + 0.8
+
+
+def test_udp_mpegts_and_its_silence(testdata: Path) -> None:
+    """UDP has no end of stream: frames arrive, and when the sender stops only our watchdog notices."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("Debian's ffmpeg CLI not installed (apt-get install ffmpeg)")
+    port = free_port()
+    sender = subprocess.Popen(
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-re",
+            "-i",
+            str(testdata / WITH_AUDIO),
+            "-an",
+            "-c",
+            "copy",
+            "-f",
+            "mpegts",
+            f"udp://127.0.0.1:{port}?pkt_size=1316",
+        ],
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        src = LiveSource(f"udp://127.0.0.1:{port}", live(reconnect=0, stall_timeout=1.0, open_timeout=5.0))
+        frames = src.frames(8)
+        got = take(frames, count=20)  # joined mid-stream: from the next keyframe (every 2 s)
+        sender.kill()
+        sender.wait(timeout=5)
+        stopped = time.monotonic()
+        with pytest.raises(StallError, match="no packet for 1 s"):
+            take(frames, count=10_000)
+        took = time.monotonic() - stopped
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+            sender.wait(timeout=5)
+    assert {f.size for f in got} == {(640, 360)}
+    assert_continuous(got)
+    assert took < 1.0 + 0.6, f"{took:.2f} s to notice the silence"
 
 
 # ---- standard input, HLS
