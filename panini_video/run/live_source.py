@@ -59,6 +59,7 @@ RATE_WINDOW_S = 2.0  # input_fps is measured over this much recent time
 DEFAULT_RATE = Fraction(25)  # when a stream does not say its rate
 AUDIO_DEPTH = 1024  # packets a subscription holds (about 24 s of 44.1 kHz AAC) before dropping the oldest
 JITTER = 0.25  # +-25 % on each backoff delay, so cameras that fell together do not return together
+MIN_DELAY_S = 0.01  # the shortest wait between attempts, whatever backoff_initial says
 KEEP_TIMES = 100  # figures kept in the stats' lists
 
 
@@ -450,9 +451,10 @@ class LiveSource:
     def _delay(self) -> float:
         """Exponential backoff with jitter: initial, doubling up to the maximum."""
         cfg = self.config
-        base = min(cfg.backoff_max, cfg.backoff_initial * (2.0**self._backoff_step))
+        initial = max(cfg.backoff_initial, MIN_DELAY_S)  # a refused connect returns at once: never a hot loop
+        base = min(max(cfg.backoff_max, MIN_DELAY_S), initial * (2.0**self._backoff_step))
         self._backoff_step = min(self._backoff_step + 1, 60)
-        return max(0.0, min(cfg.backoff_max, base * random.uniform(1.0 - JITTER, 1.0 + JITTER)))
+        return max(MIN_DELAY_S, min(cfg.backoff_max, base * random.uniform(1.0 - JITTER, 1.0 + JITTER)))
 
     def _probe(self) -> None:
         """Connect until the first video frame gives the stream's facts (or the budget is spent)."""
@@ -462,6 +464,8 @@ class LiveSource:
                 with self._cond:
                     if self._info is not None:
                         return
+                    if self._stop.is_set():
+                        raise InputError(f"{self._shown}: closed before its first video frame")
                     conn = self._conn
                     loss = None if conn is None else self._check(conn)
                     if loss is None:
