@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import errno
 import logging
+import time
 from dataclasses import dataclass
+from typing import IO
 
 import av
 import av.container
 
 from panini_video.config import LiveConfig
-from panini_video.errors import InputError, UnsupportedInputError
+from panini_video.errors import InputError, StallError, UnsupportedInputError
 from panini_video.io.urls import LiveInputKind, live_input_kind, mask
 
 log = logging.getLogger(__name__)
@@ -113,6 +115,7 @@ def open_live(
             f"{shown}: this FFmpeg (PyAV {av.__version__}) has no {target.format} input; "
             "PyAV built on a system FFmpeg with libavdevice has it"
         )
+    started = time.monotonic()
     try:
         return av.open(
             target.url,
@@ -123,6 +126,34 @@ def open_live(
         )
     except av.ProtocolNotFoundError as e:
         raise UnsupportedInputError(f"{shown}: cannot open: {reason_of(e)}") from None
+    except av.FFmpegError as e:
+        waited = time.monotonic() - started
+        stall = _read_timeout_s(target)
+        if stall is not None and waited >= 0.9 * stall:  # FFmpeg's read timeout ended a silent answer
+            raise StallError(
+                f"{shown}: connected, but no answer within {stall:g} s (stall timeout; FFmpeg: {reason_of(e)})"
+            ) from None
+        raise InputError(f"{shown}: cannot open: {reason_of(e, open_timeout)}") from None
+    except OSError as e:
+        raise InputError(f"{shown}: cannot open: {mask(e.strerror or str(e))}") from None
+
+
+def _read_timeout_s(target: LiveTarget) -> float | None:
+    """The FFmpeg read timeout set on ``target`` (``timeout`` / ``rw_timeout``, microseconds), in seconds."""
+    value = target.options.get("timeout") if target.kind in ("rtsp", "udp") else target.options.get("rw_timeout")
+    try:
+        return None if value is None else int(value) / 1e6
+    except ValueError:
+        return None
+
+
+def open_live_pipe(
+    pipe: IO[bytes], target: LiveTarget, shown: str, *, open_timeout: float, read_timeout: float
+) -> av.container.InputContainer:
+    """Open MPEG-TS read from ``pipe`` (an SRT relay's output); failures as ``open_live``'s."""
+    generic = {k: v for k, v in target.options.items() if k in ("fflags", "probesize", "analyzeduration")}
+    try:
+        return av.open(pipe, mode="r", format="mpegts", options=generic, timeout=(open_timeout, read_timeout))
     except av.FFmpegError as e:
         raise InputError(f"{shown}: cannot open: {reason_of(e, open_timeout)}") from None
     except OSError as e:

@@ -46,7 +46,8 @@ from panini_video.errors import (
     UnsupportedInputError,
 )
 from panini_video.io import StreamInfo, VideoInfo
-from panini_video.io.live import LiveTarget, live_target, open_live, reason_of
+from panini_video.io.live import LiveTarget, live_target, open_live, open_live_pipe, reason_of
+from panini_video.io.srt import SrtInputRelay
 from panini_video.io.urls import mask
 from panini_video.records import AudioPacket, Frame
 
@@ -61,6 +62,7 @@ AUDIO_DEPTH = 1024  # packets a subscription holds (about 24 s of 44.1 kHz AAC) 
 JITTER = 0.25  # +-25 % on each backoff delay, so cameras that fell together do not return together
 MIN_DELAY_S = 0.01  # the shortest wait between attempts, whatever backoff_initial says
 KEEP_TIMES = 100  # figures kept in the stats' lists
+LOSSLESS_START = 8  # frames standard input's reader holds before frames() is called
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,7 @@ class _Connection:
         self.frames_out = 0
         self.audio_ok = False
         self.warned_size = False
+        self.relay: SrtInputRelay | None = None  # an SRT input's srt-live-transmit
 
 
 class LiveAudioFeed:
@@ -219,7 +222,10 @@ class LiveSource:
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._queue: collections.deque[_Decoded] = collections.deque()
-        self._capacity = 1  # until frames() is called, only the newest frame is kept
+        # standard input is a pipe whose writer waits for us: nothing is dropped, the reader waits
+        # when the queue is full (a camera's frames are dropped instead: it cannot wait)
+        self._lossless = self._target.kind == "stdin"
+        self._capacity = LOSSLESS_START if self._lossless else 1  # before frames(): the newest only
         self._started = False
         self._closed = False
         self._conn: _Connection | None = None
@@ -277,6 +283,7 @@ class LiveSource:
         self._started = True
         with self._cond:
             self._capacity = max(1, queue_size)
+            self._cond.notify_all()
         return self._frames()
 
     def stop(self) -> None:
@@ -351,6 +358,7 @@ class LiveSource:
                     return None
                 if self._queue:
                     item = self._queue.popleft()
+                    self._cond.notify_all()  # a lossless reader waits for the room
                     if item.conn.frames_out == 0:
                         item.conn.frames_out = 1
                         if item.conn.number > 0 and item.conn.opened_at is not None:
@@ -372,7 +380,10 @@ class LiveSource:
         cfg = self.config
         if conn.state == "failed":
             err = conn.error
-            return _Loss("error", str(err) if isinstance(err, PaniniError) else f"{self._shown}: {err!r}", err)
+            kind = "stall" if isinstance(err, TimeoutError) else "error"  # FFmpeg's read timeout: a silent peer
+            if kind == "stall":
+                self._stalls += 1
+            return _Loss(kind, str(err) if isinstance(err, PaniniError) else f"{self._shown}: {err!r}", err)
         if conn.state == "ended":
             return _Loss("end", f"{self._shown}: the stream ended")
         if conn.state == "opening":
@@ -441,7 +452,7 @@ class LiveSource:
         else:
             text = f"{_text(first.reason)}; {tail}"
         cls = StallError if first.kind == "stall" else SourceLostError
-        log.error("%s", text)
+        log.debug("%s", text)  # the caller says it (the CLI's error line); logged twice it reads as two faults
         return cls(text)
 
     def _attempt_text(self) -> str:
@@ -492,6 +503,8 @@ class LiveSource:
     def _abandon(self, conn: _Connection, *, join: bool) -> None:
         """Tell a connection's thread to stop; it closes its container when its read returns."""
         conn.abandoned.set()
+        if conn.relay is not None:  # its pipe ends, so a read blocked on it returns
+            conn.relay.kill()
         if join and conn.thread is not None and conn.thread is not threading.current_thread():
             conn.thread.join(timeout=JOIN_S)
             if conn.thread.is_alive():
@@ -500,14 +513,20 @@ class LiveSource:
     def _run(self, conn: _Connection) -> None:
         """The connection's thread: open, then demux and decode until the end, an error or abandon."""
         cfg = self.config
+        timeouts = {"open_timeout": cfg.open_timeout + 1.0, "read_timeout": cfg.stall_timeout * 1.5 + 1.0}
         try:
-            container = open_live(
-                self._target,
-                self._shown,
-                open_timeout=cfg.open_timeout + 1.0,
-                read_timeout=cfg.stall_timeout * 1.5 + 1.0,
-            )
+            if self._target.kind == "srt":  # through srt-live-transmit: PyAV's FFmpeg has no SRT
+                conn.relay = SrtInputRelay(self._target.url)
+                if conn.abandoned.is_set():
+                    conn.relay.kill()
+                container = open_live_pipe(conn.relay.stdout, self._target, self._shown, **timeouts)
+            else:
+                container = open_live(self._target, self._shown, **timeouts)
         except BaseException as e:  # noqa: BLE001 - every failure reaches the consumer
+            if conn.relay is not None:
+                conn.relay.kill()
+                if isinstance(e, InputError) and not isinstance(e, UnsupportedInputError):
+                    e = InputError(f"{e} (srt-live-transmit: {conn.relay.said()})")
             self._finish(conn, e)
             return
         try:
@@ -519,6 +538,9 @@ class LiveSource:
             self._finish(conn, e)
         else:
             self._finish(conn, None)
+        finally:
+            if conn.relay is not None:
+                conn.relay.kill()
 
     def _demux(self, conn: _Connection, container: av.container.InputContainer) -> None:
         videos = [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
@@ -610,6 +632,11 @@ class LiveSource:
             self._arrivals.append(arrival)
             while self._arrivals and arrival - self._arrivals[0] > RATE_WINDOW_S:
                 self._arrivals.popleft()
+            while self._lossless and len(self._queue) >= self._capacity:
+                if self._stop.is_set() or conn.abandoned.is_set():
+                    return
+                conn.last_packet = time.monotonic()  # waiting on the consumer, not on the input: no stall
+                self._cond.wait(POLL_S)
             while len(self._queue) >= self._capacity:
                 self._queue.popleft()
                 if self._started:
