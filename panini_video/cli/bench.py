@@ -19,9 +19,9 @@ BENCHES = {
     "faces": ("panini_video.bench.faces", "detector recall, speed, landmark jitter, id switches"),
     "pipeline": ("panini_video.bench.pipeline", "end-to-end fps and the time share of each stage"),
     "stability": ("panini_video.bench.stability", "temporal stability of restored faces"),
-    "batch": ("panini_video.bench.batch", "files per hour and fps of a batch (--jobs 1, 2), the ledger's cost"),
-    "gpu": ("panini_video.bench.gpu", "the GPU machine's one check: cuda tests, model, pipeline, io, NVDEC"),
-    "live": ("panini_video.bench.live", "latency, drops and late frames of a live run at the source's rate"),
+    "batch": ("panini_video.bench.batch", "a batch's files per hour and fps (--jobs 1, 2), ledger cost"),
+    "gpu": ("panini_video.bench.gpu", "the GPU check: cuda tests, model, pipeline, io, NVDEC"),
+    "live": ("panini_video.bench.live", "a live run's latency, drops and late frames in real time"),
 }
 
 
