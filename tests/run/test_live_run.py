@@ -136,6 +136,7 @@ def test_the_gate_passes_young_frames_and_strips_or_drops_late_ones() -> None:
         "late_passed": 0,
         "late_dropped": 1,
         "faces_skipped": 1,
+        "expected_restore_ms": 0.0,
     }
 
 
@@ -207,8 +208,9 @@ def test_an_overloaded_restorer_keeps_latency_within_the_budget_by_skipping_late
     assert late["late_passed"] > 10  # most frames could not be restored in time, and were counted
     restored = report.stage_stats["restore"]["faces"]
     assert 5 < restored < report.frames_out  # some were restored in time
-    # within the budget plus what comes after the gate: one slow face (150 ms), the encoder
-    assert live["latency"]["p95_ms"] < 400 + 150 + 250
+    # within the budget: the gate counts what restoring takes; what is left after it is the reorder
+    # buffer and the encoder (a few ms) and the variation of the restore time
+    assert live["latency"]["p95_ms"] < 400 * 1.25, live["latency"]
     assert report.frames_out == report.frames_in - live["dropped"]["total"]
     with VideoReader(tmp_path / "out.mp4") as reader:
         assert sum(1 for _ in reader) == report.frames_out
