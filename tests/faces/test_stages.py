@@ -108,6 +108,20 @@ def test_track_stage_resets_at_a_scene_cut() -> None:
     assert tracked[4].faces[0].track == tracked[7].faces[0].track
 
 
+def test_track_stage_starts_afresh_when_a_live_source_reconnects() -> None:
+    """Frames of a new connection (epoch 1) look the same, but the tracker, the smoothing and
+    the degradation codes (through scene_cut) must not carry over what the old one saw."""
+    frames = items(8)
+    frames[4:] = [dataclasses.replace(it, frame=dataclasses.replace(it.frame, epoch=1)) for it in frames[4:]]
+    detected = run_stage(DetectStage(DetectConfig(), detector=MovingFaceDetector()), frames)
+    stage = TrackStage(TrackConfig(), SmoothConfig(), SelectConfig())
+    tracked = run_stage(stage, detected)
+    assert [it.scene_cut for it in tracked] == [False] * 4 + [True] + [False] * 3
+    assert tracked[3].faces[0].track != tracked[4].faces[0].track
+    assert tracked[4].faces[0].track == tracked[7].faces[0].track
+    assert stage.stats()["reconnects_at"] == [4] and stage.stats()["scene_cuts"] == []
+
+
 def test_annotate_draws_only_around_faces() -> None:
     detected = run_stage(DetectStage(DetectConfig(), detector=MovingFaceDetector()), items(2))
     tracked = run_stage(TrackStage(TrackConfig(), SmoothConfig(), SelectConfig()), detected)
