@@ -111,9 +111,15 @@ def open_live(
 ) -> av.container.InputContainer:
     """Open the input; every failure is an InputError naming ``shown`` (the masked name) and why."""
     if target.format is not None and target.format not in av.formats_available:
+        hint = (
+            "; capture with Debian's ffmpeg and pipe it in: ffmpeg -f v4l2 -i /dev/videoN -c:v libx264 "
+            "-preset ultrafast -tune zerolatency -f mpegts - | panini-video - OUT"
+            if target.format == "v4l2"
+            else ""
+        )
         raise UnsupportedInputError(
-            f"{shown}: this FFmpeg (PyAV {av.__version__}) has no {target.format} input; "
-            "PyAV built on a system FFmpeg with libavdevice has it"
+            f"{shown}: this FFmpeg (PyAV {av.__version__}'s) has no {target.format} input "
+            f"(PyAV built on a system FFmpeg with libavdevice has it){hint}"
         )
     started = time.monotonic()
     try:
