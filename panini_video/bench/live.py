@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from panini_video.bench.pipeline import add_model_arguments, aligned, bench_model, machine_info
+from panini_video.bench.pipeline import add_model_arguments, aligned, bench_models, machine_info
 from panini_video.bench.report import write_json
 from panini_video.config import RunConfig
 from panini_video.errors import UsageError
@@ -112,9 +112,7 @@ def bench(
     model: Any = None,
 ) -> dict[str, Any]:
     """One live run of ``seconds`` per latency budget; the figures of each."""
-    from panini_video.faces.stages import load_face_detector
     from panini_video.io.urls import mask
-    from panini_video.restore.executor import resolve_device
     from panini_video.run.live_sink import LiveSink
     from panini_video.run.pipeline import build_stages
     from panini_video.run.pipeline import run as run_live
@@ -122,12 +120,7 @@ def bench(
     if config.annotate:
         raise UsageError("bench live measures restoration; a preset with annotate = true does not restore")
     budgets = [None] if budgets is None else budgets
-    if model is None:
-        model, weights = bench_model(config.restore, seed=seed)
-    else:
-        weights = "given model"
-    device = resolve_device(config.restore.device)
-    detector = load_face_detector(config.detect, config.detect.device or str(device))
+    model, weights, device, detector = bench_models(config, model, seed)
     rows: list[dict[str, Any]] = []
     info = None
     with tempfile.TemporaryDirectory(prefix="panini-bench-live-") as tmp:

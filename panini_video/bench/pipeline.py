@@ -68,6 +68,20 @@ def bench_model(config: RestoreConfig, seed: int = 0) -> tuple[Any, str]:
     return PaniniNet(VARIANTS[config.model]).eval().to(device), f"random weights, seed {seed}"
 
 
+def bench_models(config: RunConfig, model: Any = None, seed: int = 0) -> tuple[Any, str, torch.device, Any]:
+    """(restorer, its weights' label, device, face detector) for a bench; ``model`` replaces the restorer."""
+    from panini_video.faces.stages import load_face_detector
+    from panini_video.restore.executor import resolve_device
+
+    if model is None:
+        model, weights = bench_model(config.restore, seed=seed)
+    else:
+        weights = "given model"
+    device = resolve_device(config.restore.device)
+    detector = load_face_detector(config.detect, config.detect.device or str(device))
+    return model, weights, device, detector
+
+
 def machine_info(device: str) -> dict[str, object]:
     from panini_video.bench.model import machine
 
@@ -141,21 +155,14 @@ def bench(
     ``model`` replaces the one ``config.restore.model`` names (tests); otherwise the cached
     weights, or seeded random weights for a variant without them.
     """
-    from panini_video.faces.stages import load_face_detector
     from panini_video.io import probe
-    from panini_video.restore.executor import resolve_device
     from panini_video.run.pipeline import build_stages, run_pipeline
 
     if config.annotate:
         raise UsageError("bench pipeline measures restoration; a preset with annotate = true does not restore")
     info = probe(path)
     t0 = time.perf_counter()
-    if model is None:
-        model, weights = bench_model(config.restore, seed=seed)
-    else:
-        weights = "given model"
-    device = resolve_device(config.restore.device)
-    detector = load_face_detector(config.detect, config.detect.device or str(device))
+    model, weights, device, detector = bench_models(config, model, seed)
     load_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="panini-bench-") as tmp:
         if warmup:

@@ -43,7 +43,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from panini_video.bench.pipeline import add_model_arguments, aligned, bench_model, machine_info
+from panini_video.bench.pipeline import add_model_arguments, aligned, bench_models, machine_info
 from panini_video.bench.report import write_json
 from panini_video.config import RestoreConfig, RunConfig
 from panini_video.errors import UsageError
@@ -240,17 +240,10 @@ def bench(
     ``model`` replaces the one ``config.restore.model`` names (tests); otherwise the cached
     weights, or seeded random weights for a variant without them.
     """
-    from panini_video.faces.stages import load_face_detector
-    from panini_video.restore.executor import resolve_device
 
     if config.restore.upscale != 1:
         config = dataclasses.replace(config, restore=dataclasses.replace(config.restore, upscale=1))
-    if model is None:
-        model, weights = bench_model(config.restore, seed=seed)
-    else:
-        weights = "given model"
-    device = resolve_device(config.restore.device)
-    detector = load_face_detector(config.detect, config.detect.device or str(device))
+    model, weights, device, detector = bench_models(config, model, seed)
     items = detect_items(path, config, frames, detector)
     regions = face_regions(items)
     log.info("%d frames, %d face comparisons", len(items), len(regions))

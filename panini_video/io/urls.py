@@ -28,13 +28,11 @@ INPUT_SCHEMES: dict[str, LiveInputKind] = {
     "http": "hls",
     "https": "hls",
 }
+# every input scheme but HLS (http(s)) can be published to
 OUTPUT_SCHEMES: dict[str, LiveOutputKind] = {
-    "rtsp": "rtsp",
-    "rtsps": "rtsp",
-    "rtmp": "rtmp",
-    "rtmps": "rtmp",
-    "srt": "srt",
-    "udp": "udp",
+    k: v  # type: ignore[misc]
+    for k, v in INPUT_SCHEMES.items()
+    if v in ("rtsp", "rtmp", "srt", "udp")
 }
 _V4L2 = re.compile(r"^/dev/video\d+$")
 # user:password@ right after the scheme (the password may hold anything but '@' and '/')
