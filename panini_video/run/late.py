@@ -25,6 +25,7 @@ from panini_video.records import FrameItem
 from panini_video.runtime.stage import Stage
 
 EMA = 0.2  # weight of the newest restore time in the expected one
+FADE = 0.95  # the expected restore time's shrink at each late frame
 
 
 class LateGate(Stage):
@@ -73,6 +74,9 @@ class LateGate(Stage):
                 self._timed += 1
             return out
         self.faces_skipped += len(item.faces)
+        # a late frame teaches nothing of the restore time: let the estimate fade, so a restorer
+        # that became fast again is tried again instead of every frame being judged late for ever
+        self.expected_s *= FADE
         if self.policy == "drop":
             self.dropped += 1
             if self.on_drop is not None:
