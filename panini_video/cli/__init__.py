@@ -38,7 +38,7 @@ Run 'panini-video --help' or 'panini-video COMMAND --help' for the options."""
 COMMANDS_HELP = """commands:
   faces IN...        what the pipeline sees: the faces found and tracked in photos and videos
   weights ACTION     fetch, import and list the Panini-Net and RetinaFace weights
-  bench NAME         benchmarks: model, io, faces, pipeline, stability
+  bench NAME         benchmarks: model, io, faces, pipeline, stability, live, batch, gpu
   batch INPUT...     many files into --out DIR, resumable after any stop; --status DIR, --ray
 Run 'panini-video COMMAND --help' for a command's options."""
 

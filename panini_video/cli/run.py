@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PIPELINE = "default"
 EPILOG = """exit codes: 0 done, 2 bad options, 3 bad input, 4 output not writable, 5 a stage failed,
-6 weights missing or mismatched, 128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM).
+6 weights missing or mismatched, 128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM);
+a live run stopped by SIGINT or SIGTERM ends its stream cleanly and exits 0 (docs/live.md).
 Presets: default, archival, live, preview, fast (panini_video/pipelines/*.toml), or a TOML file.
 An existing output is kept unless -y is given; -n skips it without an error."""
 
@@ -208,7 +209,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     g.add_argument("--open-timeout", type=_float, metavar="S", help="seconds to connect (default 10)")
     g.add_argument("--stall-timeout", type=_float, metavar="S", help="seconds without a packet = a stall (default 5)")
     g.add_argument("--reconnect", type=_reconnect, metavar="N|forever", help="reconnections allowed (default forever)")
-    g.add_argument("--max-latency", type=_float, metavar="MS", help="latency budget at the restorer (default: none)")
+    g.add_argument("--max-latency", type=_float, metavar="MS", help="latency budget: a frame that would pass it once restored is not restored (default: none)")
     g.add_argument("--late", choices=get_args(LatePolicy), help="a frame past --max-latency: pass unrestored or drop")
     g.add_argument("--bitrate", type=_bitrate, metavar="RATE", help="published stream bit rate (2M, 800k; default crf)")
     g.add_argument("--keyint", type=_float, metavar="S", help="seconds between keyframes when publishing (default 2)")
