@@ -209,7 +209,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     g.add_argument("--open-timeout", type=_float, metavar="S", help="seconds to connect (default 10)")
     g.add_argument("--stall-timeout", type=_float, metavar="S", help="seconds without a packet = a stall (default 5)")
     g.add_argument("--reconnect", type=_reconnect, metavar="N|forever", help="reconnections allowed (default forever)")
-    g.add_argument("--max-latency", type=_float, metavar="MS", help="latency budget: a frame that would pass it once restored is not restored (default: none)")
+    g.add_argument(
+        "--max-latency",
+        type=_float,
+        metavar="MS",
+        help="latency budget: a frame that would pass it once restored is not restored (default: none)",
+    )
     g.add_argument("--late", choices=get_args(LatePolicy), help="a frame past --max-latency: pass unrestored or drop")
     g.add_argument("--bitrate", type=_bitrate, metavar="RATE", help="published stream bit rate (2M, 800k; default crf)")
     g.add_argument("--keyint", type=_float, metavar="S", help="seconds between keyframes when publishing (default 2)")
