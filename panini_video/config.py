@@ -26,6 +26,10 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 DreMode = Literal["track", "frame"]
 LatePolicy = Literal["pass", "drop"]
 RtspTransport = Literal["tcp", "udp"]
+Deinterlace = Literal["auto", "off", "bwdif", "bwdif-field"]
+FieldOrder = Literal["auto", "tff", "bff"]
+DEINTERLACE_MODES: tuple[str, ...] = get_args(Deinterlace)
+FIELD_ORDERS: tuple[str, ...] = get_args(FieldOrder)
 FOREVER = -1  # live.reconnect: no limit on reconnections
 
 
@@ -167,7 +171,12 @@ class IOConfig(_Section):
     crf: int | None = None  # codec default when None (23 for x264, 32 for VP9)
     preset: str | None = None  # x264 speed preset (medium when None)
     pix_fmt: str | None = None  # yuv420p when None
+    profile: str | None = None  # prores: proxy|lt|standard|hq|4444|4444xq; dnxhr: lb|sq|hq|hqx|444 (hq when None)
     decode_threads: int = setting(0, 0, 256)  # 0: FFmpeg picks
+    # interlaced input (io.deinterlace): auto = bwdif when idet finds interlacing; bwdif-field: one frame per field
+    deinterlace: Deinterlace = "auto"
+    field_order: FieldOrder = "auto"  # auto: idet's majority, else the stream's flag, else tff
+    ivtc: bool = False  # telecined 29.97i film back to 23.976 (fieldmatch + decimate)
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     g.add_argument("--crf", type=_int, help="quality; lower is better and bigger (x264: 0-51, default 23)")
     g.add_argument("--preset", help="x264 speed preset (ultrafast ... veryslow)")
     g.add_argument("--pix-fmt", help="pixel format of the output (default yuv420p)")
+    g.add_argument("--profile", help="prores: proxy, lt, standard, hq, 4444, 4444xq; dnxhr: lb, sq, hq, hqx, 444")
     add_face_options(parser)
     g = parser.add_argument_group("restoration")
     g.add_argument("--model", help="mfr | sr | tiny | PATH to a .safetensors file")
@@ -240,7 +241,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any] | Any]:
     """The flags as ``{section: {key: value}}``; None (flag not given) leaves the preset's value."""
     return {
-        "io": {"codec": args.codec, "crf": args.crf, "preset": args.preset, "pix_fmt": args.pix_fmt},
+        "io": {"codec": args.codec, "crf": args.crf, "preset": args.preset, "pix_fmt": args.pix_fmt, "profile": args.profile},
         **face_overrides(args),
         "blend": {"color_match": args.color_match},
         "restore": restore_overrides(args),

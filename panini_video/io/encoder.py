@@ -7,6 +7,14 @@ switch to yuv444p (High 4:4:4 profile; every FFmpeg-based player decodes it, som
 decoders and browsers do not). When the user asked for a subsampled format explicitly, we honour
 it and pad the frame by one edge-replicated row/column, logging the new size. VP9 codes odd
 sizes in 4:2:0 natively, so .webm keeps yuv420p.
+
+Lossless and mezzanine outputs: FFV1 (level 3, a CRC in every slice, every frame a keyframe) in
+Matroska; ProRes (FFmpeg's prores_ks, profiles proxy to 4444 XQ, 10-bit 4:2:2 or 4:4:4) in
+QuickTime or Matroska; DNxHR (the dnxhd encoder's dnxhr_* profiles) in QuickTime or MXF; x264 at
+crf 0 is lossless too. Which codec goes in which container is checked here, before any work, and
+the error names what works: FFmpeg's own refusal would come only when the file is started.
+When the video is lossless or mezzanine the audio that must be re-encoded becomes lossless
+too (FLAC in Matroska, 24-bit PCM in QuickTime and MXF): an archive copy loses nothing twice.
 """
 
 from __future__ import annotations
@@ -31,7 +39,44 @@ CONTAINERS: dict[str, tuple[str, str]] = {
     ".mov": ("libx264", "aac"),
     ".mkv": ("libx264", "aac"),
     ".webm": ("libvpx-vp9", "libopus"),
+    ".mxf": ("dnxhd", "pcm_s24le"),
 }
+# names the user may give for the mezzanine encoders -> FFmpeg's encoder
+CODEC_ALIASES = {"prores": "prores_ks", "dnxhr": "dnxhd", "x264": "libx264", "x265": "libx265"}
+# the containers (extensions) each of these encoders may go in; the first is the one to suggest
+CODEC_CONTAINERS: dict[str, tuple[str, ...]] = {
+    "ffv1": (".mkv",),
+    "prores_ks": (".mov", ".mkv"),
+    "dnxhd": (".mov", ".mxf"),
+    "libvpx-vp9": (".webm", ".mkv", ".mp4"),
+    "libx264": (".mp4", ".m4v", ".mov", ".mkv"),
+    "libx265": (".mp4", ".m4v", ".mov", ".mkv"),
+}
+# what each container takes, for the encoders not in CODEC_CONTAINERS (FFmpeg's muxer tables)
+_CONTAINER_VIDEO: dict[str, tuple[str, ...] | None] = {
+    ".webm": ("vp8", "vp9", "av1"),
+    ".mxf": ("dnxhd", "mpeg2video", "dvvideo"),
+}
+# --profile NAME -> (the encoder's profile option, its pixel format when --pix-fmt is not given)
+PRORES_PROFILES: dict[str, tuple[str, str]] = {
+    "proxy": ("proxy", "yuv422p10le"),
+    "lt": ("lt", "yuv422p10le"),
+    "standard": ("standard", "yuv422p10le"),
+    "hq": ("hq", "yuv422p10le"),
+    "4444": ("4444", "yuv444p10le"),
+    "4444xq": ("4444xq", "yuv444p10le"),
+}
+DNXHR_PROFILES: dict[str, tuple[str, str]] = {
+    "lb": ("dnxhr_lb", "yuv422p"),
+    "sq": ("dnxhr_sq", "yuv422p"),
+    "hq": ("dnxhr_hq", "yuv422p"),
+    "hqx": ("dnxhr_hqx", "yuv422p10le"),
+    "444": ("dnxhr_444", "yuv444p10le"),
+}
+_DEFAULT_PROFILE = {"prores_ks": "hq", "dnxhd": "hq"}
+LOSSLESS_AUDIO = {".mkv": "flac", ".mov": "pcm_s24le", ".mxf": "pcm_s24le"}
+MEZZANINE = frozenset({"ffv1", "prores_ks", "dnxhd"})
+DNXHR_MIN_SIZE = (256, 120)  # the encoder refuses smaller pictures
 
 _H26X = {"libx264", "libx264rgb", "libx265", "h264", "hevc"}
 _DEFAULT_PIX_FMT = "yuv420p"
@@ -106,22 +151,37 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int]) -> Encoder
         raise OutputError(f"{path}: unknown output extension {ext or '(none)'!r}; use one of {known}")
     codec, audio_codec = CONTAINERS[ext]
     if config.codec:
-        codec = config.codec
+        codec = CODEC_ALIASES.get(config.codec.lower(), config.codec)
     try:
         encoder = av.Codec(codec, "w")
     except Exception as e:  # av raises UnknownCodecError (a ValueError) or FFmpegError
         raise UsageError(f"--codec {codec}: no encoder of that name in this FFmpeg build") from e
     if encoder.type != "video":
         raise UsageError(f"--codec {codec}: is an {encoder.type} encoder; give a video encoder (libx264, libx265, ...)")
+    _check_container(path, ext, codec, encoder.name)
+    profile_option, profile_pix_fmt = _profile(codec, config.profile)
     width, height = size
     accepted = [f.name for f in (encoder.video_formats or ())]
-    pix_fmt = config.pix_fmt or (_DEFAULT_PIX_FMT if not accepted or _DEFAULT_PIX_FMT in accepted else accepted[0])
+    default_fmt = profile_pix_fmt or _DEFAULT_PIX_FMT
+    pix_fmt = config.pix_fmt or (default_fmt if not accepted or default_fmt in accepted else accepted[0])
+    if profile_pix_fmt and config.pix_fmt and config.pix_fmt != profile_pix_fmt:
+        raise UsageError(
+            f"--pix-fmt {config.pix_fmt}: {codec} profile {config.profile or _DEFAULT_PROFILE[codec]} "
+            f"codes {profile_pix_fmt}; leave --pix-fmt out or give another --profile"
+        )
+    if codec == "dnxhd" and (width < DNXHR_MIN_SIZE[0] or height < DNXHR_MIN_SIZE[1]):
+        raise UsageError(
+            f"{path}: DNxHR needs at least {DNXHR_MIN_SIZE[0]}x{DNXHR_MIN_SIZE[1]}; the video is {width}x{height}"
+        )
+    if codec in MEZZANINE and ext in LOSSLESS_AUDIO:
+        audio_codec = LOSSLESS_AUDIO[ext]
     try:
         fmt = av.VideoFormat(pix_fmt)
     except Exception as e:
         raise UsageError(f"--pix-fmt {pix_fmt}: unknown pixel format") from e
     if accepted and pix_fmt not in accepted:
-        raise UsageError(f"--pix-fmt {pix_fmt}: {codec} does not take it; it takes {', '.join(accepted)}")
+        bits = f" ({fmt.components[0].bits}-bit)" if fmt.components and fmt.components[0].bits > 8 else ""
+        raise UsageError(f"--pix-fmt {pix_fmt}{bits}: {codec} does not take it; it takes {', '.join(accepted)}")
     if config.crf is not None and codec in CRF_RANGES:
         lo, hi = CRF_RANGES[codec]
         if not lo <= config.crf <= hi:
@@ -150,8 +210,17 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int]) -> Encoder
                 *coded,
             )
     options: dict[str, str] = {}
-    if config.crf is not None and codec not in CRF_RANGES:
+    if config.crf is not None and codec in MEZZANINE:
+        log.info("%s: %s has no crf; crf %d ignored", path, codec, config.crf)  # presets name one for x264
+    elif config.crf is not None and codec not in CRF_RANGES:
         log.warning("%s: %s has no crf; crf %d ignored", path, codec, config.crf)
+    if profile_option:
+        options["profile"] = profile_option
+    if codec == "ffv1":
+        # level 3: multithreaded slices, each with its CRC so damage is found and confined
+        options.update({"level": "3", "slicecrc": "1", "g": "1", "slices": "4"})
+    elif codec == "libx264" and config.crf == 0:
+        log.info("%s: x264 at crf 0 is lossless (from the %s it is given)", path, pix_fmt)
     if codec in ("libx264", "libx265"):
         if config.crf is not None:
             options["crf"] = str(config.crf)
@@ -166,6 +235,8 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int]) -> Encoder
             options["deadline"] = config.preset
         elif config.preset:
             log.warning("%s: preset %r is x264's; %s ignores it", path, config.preset, codec)
+    elif config.preset and codec in MEZZANINE:
+        log.info("%s: %s has no speed preset; preset %r ignored", path, codec, config.preset)
     elif config.preset:
         log.warning("%s: %s has no speed preset; preset %r ignored", path, codec, config.preset)
     container_options: dict[str, str] = {}
@@ -186,6 +257,32 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int]) -> Encoder
     )
     try_encoder(plan)
     return plan
+
+
+def _check_container(path: Path, ext: str, codec: str, name: str) -> None:
+    """UsageError when the container of ``ext`` cannot hold ``codec``, naming where it can go."""
+    places = CODEC_CONTAINERS.get(codec)
+    if places is not None:
+        if ext not in places:
+            raise UsageError(f"{path}: {codec} cannot go in {ext}; name the output {' or '.join(places)}")
+        return
+    takes = _CONTAINER_VIDEO.get(ext)
+    family = av.Codec(name, "w").canonical_name
+    if takes is not None and family not in takes:
+        raise UsageError(f"{path}: {ext} holds only {', '.join(takes)} video; {codec} cannot go in it")
+
+
+def _profile(codec: str, profile: str | None) -> tuple[str | None, str | None]:
+    """(the encoder's profile option, the profile's pixel format) for ProRes and DNxHR; else (None, None)."""
+    table = PRORES_PROFILES if codec == "prores_ks" else DNXHR_PROFILES if codec == "dnxhd" else None
+    if table is None:
+        if profile:
+            raise UsageError(f"--profile {profile}: only prores and dnxhr take a profile; {codec} chooses its own")
+        return None, None
+    name = (profile or _DEFAULT_PROFILE[codec]).lower().removeprefix("dnxhr_")
+    if name not in table:
+        raise UsageError(f"--profile {profile}: {codec} knows {', '.join(table)}")
+    return table[name]
 
 
 # What x264 holds, in RGB frames of its picture size, measured at 1920x1080 on 2 cores (3 frame
