@@ -9,6 +9,11 @@ Damage in the input: a frame the decoder could only conceal (FFmpeg marks it cor
 so the frame count and timing stay whole, and counted in ``corrupt_frames`` with a warning; a
 packet the decoder refuses outright raises CorruptInputError naming the file and the time,
 rather than leaving a silently missing frame.
+
+Interlaced or telecined input: with a ``FieldPlan`` (see ``io.deinterlace``) the decoded frames
+pass through its filters (bwdif, or fieldmatch + decimate) before the RGB conversion, so the
+consumer only sees progressive frames, counted and stamped as the filters give them out; the
+check against the index's frame count is on the decoded frames, which the filters do not change.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 import av
 
 from panini_video.errors import CorruptInputError, InputError, PaniniError
+from panini_video.io.deinterlace import FieldFilter, FieldPlan
 from panini_video.io.probe import VideoInfo, _ffmpeg_reason, open_input, probe
 from panini_video.records import Frame
 
@@ -38,7 +44,9 @@ class VideoReader:
     """Iterate the frames of a video file in presentation order.
 
     threads: the decoder's thread count (0: FFmpeg picks); queue_size: decoded frames held
-    ahead of the consumer (more smooths bursts, costs W*H*3 bytes each).
+    ahead of the consumer (more smooths bursts, costs W*H*3 bytes each). info: the probed
+    facts of the file as it is (not as filtered). field_plan: deinterlace/IVTC filters to run
+    (None or inactive: frames as decoded); ``filter_stats`` then says frames in and out.
     """
 
     def __init__(
@@ -48,6 +56,7 @@ class VideoReader:
         threads: int = 0,
         queue_size: int = 8,
         info: VideoInfo | None = None,
+        field_plan: FieldPlan | None = None,
     ) -> None:
         self.info: VideoInfo = info if info is not None else probe(path)
         self.path = self.info.path
@@ -63,6 +72,8 @@ class VideoReader:
         self._decoded = 0
         self._discarded = 0  # packets the container marks as outside its edit list (not shown)
         self._at: float | None = None  # time of the packet being decoded, for error messages
+        self._plan = field_plan if field_plan is not None and field_plan.active else None
+        self._filter: FieldFilter | None = None
 
     def __enter__(self) -> VideoReader:
         return self
@@ -155,6 +166,8 @@ class VideoReader:
             ctx.thread_type = "AUTO"
             ctx.thread_count = self._threads
             tb = Fraction(stream.time_base) if stream.time_base else info.time_base
+            if self._plan is not None:
+                self._filter = FieldFilter(stream, info, self._plan)
             packets = container.demux(stream)
             try:
                 finished = self._decode_packets(packets, tb)
@@ -166,6 +179,13 @@ class VideoReader:
             log.warning("%s: synthesised pts for %d frames", self.path, self.synthesised_pts)
         if self.corrupt_frames:
             log.warning("%s: %d damaged frame(s) kept as concealed by the decoder", self.path, self.corrupt_frames)
+
+    @property
+    def filter_stats(self) -> dict[str, int] | None:
+        """Frames into and out of the field filters (None: no filter)."""
+        if self._filter is None:
+            return None
+        return {"frames_in": self._filter.frames_in, "frames_out": self._filter.frames_out}
 
     def _check_unchanged(self) -> None:
         """The whole file was read: it must be the file that was probed, with every frame its index lists."""
@@ -190,6 +210,7 @@ class VideoReader:
         step = _pts_step(self.info.frame_rate, tb)
         last_pts: int | None = None
         index = 0
+        out = 0  # frames handed on (after the field filters, when there are any)
         for packet in packets:
             if self._stop.is_set():
                 return False
@@ -208,13 +229,29 @@ class VideoReader:
                     if self.corrupt_frames == 0:
                         log.warning("%s: frame %d is damaged; kept as the decoder concealed it", self.path, index)
                     self.corrupt_frames += 1
-                image = vf.to_ndarray(format="rgb24")
-                if not self._put(Frame(index=index, pts=pts, time_base=tb, image=image)):
-                    return False
                 last_pts = pts
                 index += 1
                 self._decoded = index
+                if self._filter is None:
+                    if not self._put(Frame(index=out, pts=pts, time_base=tb, image=vf.to_ndarray(format="rgb24"))):
+                        return False
+                    out += 1
+                    continue
+                vf.pts = pts
+                for ff in self._filter.push(vf):
+                    if not self._put(self._filtered(ff, out)):
+                        return False
+                    out += 1
+        if self._filter is not None:
+            for ff in self._filter.push(None):
+                if not self._put(self._filtered(ff, out)):
+                    return False
+                out += 1
         return True
+
+    def _filtered(self, vf: av.VideoFrame, index: int) -> Frame:
+        assert self._filter is not None
+        return Frame(index=index, pts=vf.pts, time_base=self._filter.time_base, image=vf.to_ndarray(format="rgb24"))
 
 
 def _file_state(path: os.PathLike[str] | str) -> tuple[int, int, int, int]:

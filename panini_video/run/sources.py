@@ -8,6 +8,7 @@ decoding, in a thread of its own, into a queue of the depth the memory plan chos
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -17,8 +18,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from panini_video.io import VideoInfo, VideoReader
+from panini_video.io import deinterlace as fields
 from panini_video.io.probe import probe
 from panini_video.records import AudioPacket, Frame
+
+log = logging.getLogger(__name__)
 
 
 class AudioSubscription(Protocol):
@@ -92,14 +96,65 @@ class Source(Protocol):
 
 
 class FileSource:
-    """A video file, decoded by ``VideoReader``; a file that changes while read is an InputError."""
+    """A video file, decoded by ``VideoReader``; a file that changes while read is an InputError.
+
+    deinterlace, field_order, ivtc: what to do with interlaced or telecined footage (see
+    ``io.deinterlace``; the defaults leave the frames as decoded). The decision is made here,
+    before any frame is read (idet over the opening frames when it is needed), so ``info``
+    already says the rate, time base and frame count of the frames ``frames`` gives out, and
+    ``stats`` says what was detected and done.
+    """
 
     live = False
 
-    def __init__(self, path: str | os.PathLike[str], *, decode_threads: int = 0) -> None:
-        self._info = probe(path)
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        decode_threads: int = 0,
+        deinterlace: str = "off",
+        field_order: str = "auto",
+        ivtc: bool = False,
+    ) -> None:
+        self._probed = probe(path)
         self._threads = decode_threads
         self._reader: VideoReader | None = None
+        self._detection: fields.FieldDetection | None = None
+        if deinterlace == "auto" or ivtc or (deinterlace != "off" and field_order == "auto"):
+            self._detection = fields.detect(self._probed)
+        self._plan = fields.plan(self._detection, deinterlace, field_order, ivtc)
+        self._info = fields.output_info(self._probed, self._plan)
+        self._log_plan()
+
+    def _log_plan(self) -> None:
+        d, p = self._detection, self._plan
+        if p.active:
+            log.info(
+                "%s: %s (%s); %s fps -> %s fps",
+                self.name,
+                p.description,
+                p.reason,
+                self._probed.frame_rate,
+                self._info.frame_rate,
+            )
+        if d is None:
+            return
+        if not p.active and d.stream_field_order == "progressive" and d.idet_interlaced:
+            log.warning(
+                "%s: flagged progressive but idet found %d of %d frames interlaced; kept as is "
+                "(give --deinterlace bwdif if the picture is combed)",
+                self.name,
+                d.tff + d.bff,
+                d.frames,
+            )
+        if d.telecine_suspected and not p.ivtc:
+            log.warning(
+                "%s: idet found repeated fields in %d of %d frames, the mark of telecined film; "
+                "--ivtc gives the film frames back",
+                self.name,
+                d.repeated_top + d.repeated_bottom,
+                d.frames,
+            )
 
     @property
     def name(self) -> str:
@@ -121,15 +176,43 @@ class FileSource:
         if self._reader is not None:
             self._reader.close()
 
+    @property
+    def field_plan(self) -> fields.FieldPlan:
+        """What is done to the fields (an inactive plan: nothing)."""
+        return self._plan
+
+    def fields_stats(self) -> dict[str, Any]:
+        """What was detected and done about interlacing, for the stats and the report."""
+        p = self._plan
+        out: dict[str, Any] = {
+            "mode": p.mode,
+            "filter": p.description,
+            "field_order": p.field_order,
+            "reason": p.reason,
+            "frame_rate_in": str(self._probed.frame_rate),
+            "frame_rate_out": str(self._info.frame_rate),
+        }
+        if self._detection is not None:
+            out.update(self._detection.as_dict())
+        if self._reader is not None and self._reader.filter_stats is not None:
+            out.update(self._reader.filter_stats)
+        return out
+
     def stats(self) -> dict[str, Any]:
         if self._reader is None:
-            return {}
-        return {"corrupt_frames": self._reader.corrupt_frames, "synthesised_pts": self._reader.synthesised_pts}
+            return {"deinterlace": self.fields_stats()}
+        return {
+            "corrupt_frames": self._reader.corrupt_frames,
+            "synthesised_pts": self._reader.synthesised_pts,
+            "deinterlace": self.fields_stats(),
+        }
 
     def frames(self, queue_size: int) -> Iterator[Frame]:
         if self._reader is not None:
             raise RuntimeError(f"{self.name}: frames() was already called; make a new FileSource")
-        self._reader = VideoReader(self._info.path, threads=self._threads, queue_size=queue_size, info=self._info)
+        self._reader = VideoReader(
+            self._probed.path, threads=self._threads, queue_size=queue_size, info=self._probed, field_plan=self._plan
+        )
         return iter(self._reader)
 
     def close(self) -> None:
