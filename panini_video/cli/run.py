@@ -20,8 +20,10 @@ from typing import Any, get_args, get_type_hints
 from panini_video import outputs
 from panini_video.config import (
     Backpressure,
+    Deinterlace,
     DetectConfig,
     DreMode,
+    FieldOrder,
     LatePolicy,
     Precision,
     RtspTransport,
@@ -179,6 +181,16 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     g.add_argument("--preset", help="x264 speed preset (ultrafast ... veryslow)")
     g.add_argument("--pix-fmt", help="pixel format of the output (default yuv420p)")
     g.add_argument("--profile", help="prores: proxy, lt, standard, hq, 4444, 4444xq; dnxhr: lb, sq, hq, hqx, 444")
+    g = parser.add_argument_group("input")
+    g.add_argument(
+        "--deinterlace",
+        choices=get_args(Deinterlace),
+        help="auto: bwdif when idet finds the input interlaced (default); bwdif-field: one frame per field",
+    )
+    g.add_argument("--field-order", choices=get_args(FieldOrder), help="auto: idet's, else the stream's flag")
+    g.add_argument(
+        "--ivtc", action=argparse.BooleanOptionalAction, help="telecined 29.97i film back to 23.976 frames"
+    )
     add_face_options(parser)
     g = parser.add_argument_group("restoration")
     g.add_argument("--model", help="mfr | sr | tiny | PATH to a .safetensors file")
@@ -241,7 +253,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any] | Any]:
     """The flags as ``{section: {key: value}}``; None (flag not given) leaves the preset's value."""
     return {
-        "io": {"codec": args.codec, "crf": args.crf, "preset": args.preset, "pix_fmt": args.pix_fmt, "profile": args.profile},
+        "io": {"codec": args.codec, "crf": args.crf, "preset": args.preset, "pix_fmt": args.pix_fmt, "profile": args.profile,
+               "deinterlace": args.deinterlace, "field_order": args.field_order, "ivtc": args.ivtc},
         **face_overrides(args),
         "blend": {"color_match": args.color_match},
         "restore": restore_overrides(args),
@@ -361,7 +374,9 @@ def build_source(args: argparse.Namespace, config: RunConfig, kind: str | None, 
         raise UsageError("--input-option applies to a live input (a URL, a device or -); the input is a file")
     if realtime:
         return PacedSource(args.input, decode_threads=config.io.decode_threads)
-    return FileSource(args.input, decode_threads=config.io.decode_threads)
+    io = config.io
+    fields = {"deinterlace": io.deinterlace, "field_order": io.field_order, "ivtc": io.ivtc}
+    return FileSource(args.input, decode_threads=io.decode_threads, **fields)
 
 
 def build_sink(names: list[str], config: RunConfig, live_run: bool) -> Sink:

@@ -289,6 +289,8 @@ BAD_FLAGS: list[tuple[str, str, str]] = [
     ("--keyint", "0", "--keyint"),
     ("--stats-every", "0", "--stats-every"),
     ("--input-option", "noequals", "--input-option"),
+    ("--deinterlace", "yadif", "--deinterlace"),
+    ("--field-order", "top", "--field-order"),
 ]
 
 BAD_PRESET_KEYS: list[tuple[str, str]] = [
