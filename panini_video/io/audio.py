@@ -1,4 +1,5 @@
-"""Carry the audio of the input into the output, in step with the video as it is written.
+"""Carry the audio (and subtitles, chapters, timecode: ``io.carry``) of the input into the output,
+in step with the video as it is written.
 
 Each audio stream is copied packet by packet (no decoding, bytes and timestamps unchanged) when
 the output container accepts its codec, else decoded and re-encoded with the container's
@@ -19,6 +20,7 @@ from pathlib import Path
 import av
 import av.container
 
+from panini_video.io.carry import SubtitleConverter, copy_chapters, plan_carry
 from panini_video.io.probe import ffmpeg_url, open_input
 
 log = logging.getLogger(__name__)
@@ -47,23 +49,32 @@ class AudioRemuxer:
         self.source = source
         self._input = open_input(source)
         self._routes: dict[int, _Route] = {}
+        self._subtitles: dict[int, tuple[av.stream.Stream, SubtitleConverter | None]] = {}
         self.packets_copied = 0
         self.packets_transcoded = 0
+        self.subtitle_packets = 0
         try:
             supported = output.supported_codecs
+            self.carry = plan_carry(self._input, output)
+            if self.carry.warning:
+                log.warning("%s: %s", source, self.carry.warning)
+            subtitle_routes = {r.index: r for r in self.carry.subtitles}
             for s in self._input.streams:
-                if not isinstance(s, av.AudioStream):
-                    if s.type in ("subtitle", "data"):
-                        log.warning("%s: stream %d (%s) is not carried to the output", source, s.index, s.type)
+                if isinstance(s, av.AudioStream):
+                    self._routes[s.index] = self._add_route(s, output, supported, fallback_codec)
+                elif s.index in subtitle_routes:
+                    self._subtitles[s.index] = self._add_subtitle(s, output, subtitle_routes[s.index].target)
+                else:
                     s.discard = av.stream.Discard.all
-                    continue
-                self._routes[s.index] = self._add_route(s, output, supported, fallback_codec)
+            copy_chapters(self._input, output)
+            if self.carry.timecode and "timecode" not in output.metadata:
+                output.metadata["timecode"] = self.carry.timecode
         except BaseException:
             self._input.close()
             raise
-        self._packets: Iterator[av.Packet] | None = (
-            self._input.demux(*[r.source for r in self._routes.values()]) if self._routes else None
-        )
+        wanted = [r.source for r in self._routes.values()] + [s for s, _ in self._subtitles.values()]
+        wanted = [self._input.streams[i] for i in sorted(s.index for s in wanted)]
+        self._packets: Iterator[av.Packet] | None = self._input.demux(*wanted) if wanted else None
         self._pending: av.Packet | None = None
 
     def _add_route(
@@ -111,6 +122,22 @@ class AudioRemuxer:
             target.metadata["language"] = s.language
         return _Route(source=s, target=target, transcode=transcode, resampler=resampler if transcode else None)
 
+    def _add_subtitle(
+        self, s: av.stream.Stream, output: av.container.OutputContainer, target_codec: str | None
+    ) -> tuple[av.stream.Stream, SubtitleConverter | None]:
+        converter = None
+        if target_codec is None:
+            target = output.add_stream_from_template(s)
+        else:
+            target = output.add_stream(target_codec)
+            target.time_base = s.time_base
+            converter = SubtitleConverter(s, target)  # type: ignore[arg-type]
+            log.info("%s: subtitle stream %d converted to %s", self.source, s.index, target_codec)
+        target.metadata.update({k: v for k, v in s.metadata.items() if k.lower() not in DROPPED_TAGS})
+        if s.language:
+            target.metadata["language"] = s.language
+        return target, converter
+
     @property
     def has_audio(self) -> bool:
         return bool(self._routes)
@@ -135,6 +162,16 @@ class AudioRemuxer:
             self._route(output, pkt)
 
     def _route(self, output: av.container.OutputContainer, pkt: av.Packet) -> None:
+        if pkt.stream.index in self._subtitles:
+            if pkt.size == 0:
+                return
+            target, converter = self._subtitles[pkt.stream.index]
+            out = converter.convert(pkt) if converter is not None else pkt
+            if out is not None:
+                out.stream = target
+                output.mux(out)
+                self.subtitle_packets += 1
+            return
         route = self._routes[pkt.stream.index]
         if route.transcode:
             frames: list[av.AudioFrame | None] = list(route.source.decode(pkt))  # an empty packet flushes

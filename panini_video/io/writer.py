@@ -65,9 +65,10 @@ class VideoWriter:
         self._color_args = _color_args(info)
         self.temp_path = temp_path(self.path)
         try:
-            self._container = av.open(
-                ffmpeg_url(self.temp_path), mode="w", container_options=self.plan.container_options
-            )
+            options = dict(self.plan.container_options)
+            if self.path.suffix.lower() in (".mp4", ".m4v"):
+                options["write_tmcd"] = "1"  # a timecode tag (if any) becomes a tmcd track, as in .mov
+            self._container = av.open(ffmpeg_url(self.temp_path), mode="w", container_options=options)
         except (av.FFmpegError, OSError) as e:
             self._remove_temp()
             raise OutputError(f"{self.path}: cannot be created ({getattr(e, 'strerror', None) or e})") from e
