@@ -1,0 +1,110 @@
+"""Lossless and mezzanine outputs: FFV1, ProRes, DNxHR and x264 at crf 0, and the combinations refused."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from panini_video.cli import main
+from panini_video.config import IOConfig
+from panini_video.io import VideoWriter, probe
+from panini_video.records import Frame
+
+FFMPEG = shutil.which("ffmpeg")
+pytestmark = pytest.mark.skipif(not FFMPEG, reason="Debian's ffmpeg is needed to make the clip")
+SIZE = (256, 128)  # DNxHR's smallest is 256x120
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("mezz") / "src.mp4"
+    cmd = [FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+           "-i", f"testsrc2=size={SIZE[0]}x{SIZE[1]}:rate=25:duration=0.2",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(out)]  # fmt: skip
+    subprocess.run(cmd, check=True, timeout=60)
+    return out
+
+
+def _frames(n: int = 3) -> list[np.ndarray]:
+    rng = np.random.default_rng(7)
+    return [rng.integers(0, 256, (SIZE[1], SIZE[0], 3), dtype=np.uint8) for _ in range(n)]
+
+
+def _write(src: Path, dst: Path, config: IOConfig, images: list[np.ndarray]) -> VideoWriter:
+    info = probe(src)
+    with VideoWriter(dst, info, config, audio_from=None) as w:
+        for i, im in enumerate(images):
+            w.write(Frame(i, i * 512, info.time_base, im))
+    return w
+
+
+@pytest.mark.parametrize(
+    ("name", "config", "codec", "profile", "pix_fmt"),
+    [
+        ("a.mkv", IOConfig(codec="ffv1"), "ffv1", None, "yuv420p"),
+        ("a.mov", IOConfig(codec="prores"), "prores", "HQ", "yuv422p10le"),
+        ("a.mov", IOConfig(codec="prores", profile="4444"), "prores", "4444", "yuv444p12le"),  # decoded at 12 bits
+        ("a.mkv", IOConfig(codec="prores", profile="proxy"), "prores", "Proxy", "yuv422p10le"),
+        ("a.mov", IOConfig(codec="dnxhr"), "dnxhd", "DNXHR HQ", "yuv422p"),
+        ("a.mov", IOConfig(codec="dnxhr", profile="hqx"), "dnxhd", "DNXHR HQX", "yuv422p10le"),
+        ("a.mp4", IOConfig(codec="x264", crf=0, preset="ultrafast"), "h264", "High 4:4:4 Predictive", "yuv420p"),
+    ],
+)
+def test_each_codec_writes_what_it_says(
+    source: Path, tmp_path: Path, name: str, config: IOConfig, codec: str, profile: str | None, pix_fmt: str
+) -> None:
+    dst = tmp_path / name
+    _write(source, dst, config, _frames(2))
+    with av.open(str(dst)) as c:
+        v = c.streams.video[0]
+        assert (v.codec_context.name, v.codec_context.pix_fmt) == (codec, pix_fmt)
+        if profile:
+            assert v.codec_context.profile == profile
+        assert len(list(c.decode(v))) == 2
+
+
+@pytest.mark.parametrize(("name", "config"), [("a.mkv", IOConfig(codec="ffv1")), ("a.mp4", IOConfig(crf=0))])
+def test_lossless_outputs_round_trip_the_converted_frame(
+    source: Path, tmp_path: Path, name: str, config: IOConfig
+) -> None:
+    images = _frames(3)
+    dst = tmp_path / name
+    w = _write(source, dst, config, images)
+    with av.open(str(dst)) as c:
+        decoded = [f for f in c.decode(c.streams.video[0])]
+    assert len(decoded) == 3
+    for image, got in zip(images, decoded, strict=True):
+        # the same RGB -> YUV conversion the writer does (an untagged source: swscale's defaults)
+        want = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format=w.plan.pix_fmt)
+        assert np.array_equal(got.to_ndarray(), want.to_ndarray())
+
+
+@pytest.mark.parametrize(
+    ("out", "flags", "words"),
+    [
+        ("out.mp4", ["--codec", "prores"], "name the output .mov or .mkv"),
+        ("out.webm", ["--codec", "dnxhr"], "name the output .mov or .mxf"),
+        ("out.mp4", ["--codec", "ffv1"], "name the output .mkv"),
+        ("out.mov", ["--codec", "prores", "--profile", "banana"], "proxy, lt, standard, hq, 4444, 4444xq"),
+        ("out.mov", ["--codec", "prores", "--pix-fmt", "yuv420p"], "codes yuv422p10le"),
+        ("out.mp4", ["--pix-fmt", "yuv422p12le"], "12-bit"),
+        ("out.mp4", ["--profile", "hq"], "only prores and dnxhr"),
+    ],
+)
+def test_unsupported_combinations_exit_2_before_any_file(
+    source: Path, tmp_path: Path, out: str, flags: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dst = tmp_path / out
+    try:
+        code = main([str(source), str(dst), "-q", *flags])
+    except SystemExit as e:
+        code = int(e.code or 0)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert words in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
