@@ -215,7 +215,7 @@ class FileWorker:
             output.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise OutputError(f"{output.parent}: cannot create the output folder ({e.strerror or e})") from e
-        source = FileSource(job.input, decode_threads=self.config.io.decode_threads)
+        source = FileSource.from_config(job.input, self.config.io)
         temp = outputs.temp_path(output)
         try:
             stages = self.stages(source.info)

@@ -188,9 +188,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         help="auto: bwdif when idet finds the input interlaced (default); bwdif-field: one frame per field",
     )
     g.add_argument("--field-order", choices=get_args(FieldOrder), help="auto: idet's, else the stream's flag")
-    g.add_argument(
-        "--ivtc", action=argparse.BooleanOptionalAction, help="telecined 29.97i film back to 23.976 frames"
-    )
+    g.add_argument("--ivtc", action=argparse.BooleanOptionalAction, help="telecined 29.97i film back to 23.976 frames")
     add_face_options(parser)
     g = parser.add_argument_group("restoration")
     g.add_argument("--model", help="mfr | sr | tiny | PATH to a .safetensors file")
@@ -253,8 +251,16 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any] | Any]:
     """The flags as ``{section: {key: value}}``; None (flag not given) leaves the preset's value."""
     return {
-        "io": {"codec": args.codec, "crf": args.crf, "preset": args.preset, "pix_fmt": args.pix_fmt, "profile": args.profile,
-               "deinterlace": args.deinterlace, "field_order": args.field_order, "ivtc": args.ivtc},
+        "io": {
+            "codec": args.codec,
+            "crf": args.crf,
+            "preset": args.preset,
+            "pix_fmt": args.pix_fmt,
+            "profile": args.profile,
+            "deinterlace": args.deinterlace,
+            "field_order": args.field_order,
+            "ivtc": args.ivtc,
+        },
         **face_overrides(args),
         "blend": {"color_match": args.color_match},
         "restore": restore_overrides(args),
@@ -374,9 +380,7 @@ def build_source(args: argparse.Namespace, config: RunConfig, kind: str | None, 
         raise UsageError("--input-option applies to a live input (a URL, a device or -); the input is a file")
     if realtime:
         return PacedSource(args.input, decode_threads=config.io.decode_threads)
-    io = config.io
-    fields = {"deinterlace": io.deinterlace, "field_order": io.field_order, "ivtc": io.ivtc}
-    return FileSource(args.input, decode_threads=io.decode_threads, **fields)
+    return FileSource.from_config(args.input, config.io)
 
 
 def build_sink(names: list[str], config: RunConfig, live_run: bool) -> Sink:

@@ -383,7 +383,7 @@ def run_pipeline(
     """``run`` from a file to a file: the main command's case."""
     config = config or RunConfig()
     return run(
-        FileSource(input, decode_threads=config.io.decode_threads),
+        FileSource.from_config(input, config.io),
         FileSink(output, config.io),
         config,
         stages=stages,

@@ -17,6 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
 
+from panini_video.config import IOConfig
 from panini_video.io import VideoInfo, VideoReader
 from panini_video.io import deinterlace as fields
 from panini_video.io.probe import probe
@@ -125,6 +126,13 @@ class FileSource:
         self._plan = fields.plan(self._detection, deinterlace, field_order, ivtc)
         self._info = fields.output_info(self._probed, self._plan)
         self._log_plan()
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str], io: IOConfig) -> FileSource:
+        """A file source with the run's decoding settings (threads, deinterlace, field order, IVTC)."""
+        return cls(
+            path, decode_threads=io.decode_threads, deinterlace=io.deinterlace, field_order=io.field_order, ivtc=io.ivtc
+        )
 
     def _log_plan(self) -> None:
         d, p = self._detection, self._plan

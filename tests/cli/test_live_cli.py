@@ -169,7 +169,8 @@ def test_rtsp_in_restored_published_and_recorded_then_sigterm(testdata: Path, tm
     # the recording: playable to its last frame, every frame the run wrote, timestamps increasing
     frames, times = video_frames(rec)
     assert frames == report["frames_out"] > 0.5 * RATE * 5
-    assert increasing(times) and times[-1] - times[0] == pytest.approx(frames / RATE, rel=0.35)
+    span = times[-1] - times[0]  # the input's time it covers; frames dropped under load leave gaps in it
+    assert increasing(times) and span > 4.5 and frames <= span * RATE + 2
     # what was published, read back by a separate client (ffmpeg's listener wrote it)
     published, ptimes = video_frames(tmp_path / "published.mkv")
     assert published >= 0.9 * frames and increasing(ptimes[1:])  # ffmpeg's RTSP reader: first two at one time
