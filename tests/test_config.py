@@ -99,7 +99,7 @@ def test_the_walk_covers_every_numeric_and_choice_setting() -> None:
     from panini_video.config import SECTIONS
 
     walked = {(s, k) for s, k, _ in WALK}
-    free = {("io", n) for n in ("codec", "crf", "preset", "pix_fmt")}  # checked by the encoder (test_encoder)
+    free = {("io", n) for n in ("codec", "crf", "preset", "pix_fmt", "profile")}  # checked by the encoder
     free |= {("detect", "weights"), ("detect", "device"), ("restore", "device"), ("restore", "model")}  # names
     free |= {("live", "input_format"), ("live", "input_size")}  # a device's names; the size: test below
     every = {(c.section, f.name) for c in SECTIONS for f in dataclasses.fields(c)}
