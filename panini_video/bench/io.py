@@ -7,10 +7,13 @@ picks (same options), and copy the audio. The graph side is ``run_pipeline`` wit
 in one thread. The figure is the ratio graph fps / plain fps: what the graph's threads and queues
 cost (below 1) or gain by overlapping decode and encode (above 1).
 
-Each measurement runs in a fresh child process, so the two sides' peaks never mix. The child
-reports its own peak resident memory (``VmHWM``): ``ru_maxrss`` of a child read with ``wait4`` is
-no good on Linux, because the kernel folds in the high-water mark of the memory the child had
-before ``exec``, a copy of the (much larger) parent, so every child would report the parent's peak.
+Where Debian's ``ffmpeg`` command line is installed, a third side runs it on the same file with
+the same encoder settings (``-c:v libx264 -preset P [-crf C] -pix_fmt yuv420p``, every frame
+passed with its timestamp, the audio copied): the rate a user gets from FFmpeg itself, which
+converts no frame to RGB and back. The ratio graph / ffmpeg is the target of issue 13 (at least
+0.95 at 1080p once frames stay in their decoded pixel format). Its peak memory is ffmpeg's, as
+the measuring child's ``RUSAGE_CHILDREN`` reports it (the child is a bare Python, so what it
+folds in is small).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,6 +38,7 @@ from panini_video.errors import PaniniError, UsageError
 log = logging.getLogger(__name__)
 
 SIDES = ("plain", "graph")
+FFMPEG = shutil.which("ffmpeg")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="x264 speed preset for both sides (default: medium)")
     parser.add_argument("--crf", type=int, help="encoder quality for both sides")
     parser.add_argument("--queue-size", type=int, default=8, help="the graph's queue size")
+    parser.add_argument("--no-ffmpeg", action="store_true", help="leave out the ffmpeg command line's side")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,10 +58,11 @@ def run(args: argparse.Namespace) -> int:
     from panini_video.io import probe
 
     info = probe(src)  # typed InputError before any child starts
-    results: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
+    sides = (*SIDES, "ffmpeg") if FFMPEG and not args.no_ffmpeg else SIDES
+    results: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
     with tempfile.TemporaryDirectory(prefix="panini-bench-io-") as tmp:
         for i in range(args.repeat):
-            for side in SIDES:  # interleaved, so a slow spell of a shared machine hits both sides
+            for side in sides:  # interleaved, so a slow spell of a shared machine hits every side
                 out = Path(tmp) / f"{side}{i}{args.ext}"
                 results[side].append(_measure(side, src, out, args))
     summary = _summarise(results)
@@ -120,11 +127,13 @@ def _summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "peak_rss_mib_all": [r["peak_rss_mib"] for r in runs],
             "frames": runs[0]["frames"],
         }
-    frames = {side: out[side]["frames"] for side in SIDES}
+    frames = {side: out[side]["frames"] for side in results}
     if len(set(frames.values())) != 1:
-        raise PaniniError(f"bench io: the two sides wrote different frame counts: {frames}")
+        raise PaniniError(f"bench io: the sides wrote different frame counts: {frames}")
     out["ratio"] = out["graph"]["fps"] / out["plain"]["fps"]
     out["peak_rss_ratio"] = out["graph"]["peak_rss_mib"] / out["plain"]["peak_rss_mib"]
+    if "ffmpeg" in out:
+        out["ratio_ffmpeg"] = out["graph"]["fps"] / out["ffmpeg"]["fps"]
     return out
 
 
@@ -146,10 +155,14 @@ def _print_table(r: dict[str, Any]) -> None:
     print(f"bench io: {r['input']} ({r['width']}x{r['height']}, {r['frames']} frames), x264 {r['encoder']['preset']}")
     print(f"machine: {m['cpus_usable']} usable CPU(s), {m['processor']}, {m['platform']}")
     print(f"{'':14}{'fps':>9}{'wall s':>9}{'peak RSS MiB':>14}")
-    for side, label in (("plain", "plain PyAV"), ("graph", "stage graph")):
+    for side, label in (("plain", "plain PyAV"), ("graph", "stage graph"), ("ffmpeg", "ffmpeg CLI")):
+        if side not in r:
+            continue
         s = r[side]
         print(f"{label:14}{s['fps']:9.1f}{s['wall_s']:9.2f}{s['peak_rss_mib']:14.1f}")
     print(f"ratio graph/plain: {r['ratio']:.2f}x fps, {r['peak_rss_ratio']:.2f}x peak memory (median of {r['repeat']})")
+    if "ratio_ffmpeg" in r:
+        print(f"ratio graph/ffmpeg CLI: {r['ratio_ffmpeg']:.2f}x fps")
 
 
 # -- the child side: one measurement, result as one JSON line on stdout --------------------------
@@ -215,14 +228,43 @@ def measure_plain(src: Path, out: Path, preset: str = "", crf: str = "") -> dict
     return {"frames": frames, "wall_s": time.perf_counter() - t}
 
 
+def measure_ffmpeg(src: Path, out: Path, preset: str = "", crf: str = "") -> dict[str, Any]:
+    """Debian's ffmpeg on the same file with the same encoder settings; frames counted afterwards."""
+    import resource
+
+    import av
+
+    if FFMPEG is None:
+        raise PaniniError("bench io: the ffmpeg command line is not installed")
+    cmd = [FFMPEG, "-nostdin", "-v", "error", "-y", "-i", str(src), "-map", "0:v:0", "-map", "0:a?"]
+    cmd += ["-c:v", "libx264", "-preset", preset or "medium", "-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
+    cmd += ["-c:a", "copy"]  # every frame with its own timestamp, as the graph keeps them
+    if crf:
+        cmd += ["-crf", crf]
+    t = time.perf_counter()
+    done = subprocess.run([*cmd, str(out)], capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if done.returncode != 0:
+        raise PaniniError(f"bench io: ffmpeg failed (exit {done.returncode}): {done.stderr.strip()[-800:]}")
+    with av.open(str(out)) as c:
+        frames = sum(1 for p in c.demux(c.streams.video[0]) if p.size)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+    return {"frames": frames, "wall_s": wall, "ffmpeg_peak_rss_mib": peak}
+
+
 def _child_main(argv: list[str]) -> int:
     side, src, out, queue_size, preset, crf = argv
+    if side == "ffmpeg":
+        result = measure_ffmpeg(Path(src), Path(out), preset, crf)
+        result["peak_rss_mib"] = result.pop("ffmpeg_peak_rss_mib")
+        sys.stdout.write(json.dumps(result) + "\n")
+        return 0
     if side == "graph":
         result = measure_graph(Path(src), Path(out), int(queue_size), preset, crf)
     elif side == "plain":
         result = measure_plain(Path(src), Path(out), preset, crf)
     else:
-        raise SystemExit(f"unknown side {side!r}; one of {', '.join(SIDES)}")
+        raise SystemExit(f"unknown side {side!r}; one of {', '.join((*SIDES, 'ffmpeg'))}")
     result["peak_rss_mib"] = peak_rss_mib()
     sys.stdout.write(json.dumps(result) + "\n")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -49,6 +50,10 @@ def test_bench_io_reports_both_sides_and_their_ratio(
     assert report["machine"]["cpus"] >= 1
     table = capsys.readouterr().out
     assert "ratio graph/plain" in table and "stage graph" in table
+    if shutil.which("ffmpeg"):  # the command line's side: same frames, its own rate, the ratio against it
+        assert report["ffmpeg"]["frames"] == 135
+        assert report["ratio_ffmpeg"] == pytest.approx(report["graph"]["fps"] / report["ffmpeg"]["fps"])
+        assert "ratio graph/ffmpeg CLI" in table
 
 
 def test_bench_io_refuses_a_bad_input(tmp_path: Path) -> None:
