@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from panini_video.io import probe
 
     info = probe(src)  # typed InputError before any child starts
-    sides = (*SIDES, "ffmpeg") if FFMPEG and not args.no_ffmpeg else SIDES
+    sides = (*SIDES, "ffmpeg") if FFMPEG and not getattr(args, "no_ffmpeg", False) else SIDES
     results: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
     with tempfile.TemporaryDirectory(prefix="panini-bench-io-") as tmp:
         for i in range(args.repeat):
