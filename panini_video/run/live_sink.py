@@ -32,7 +32,9 @@ that folder removes such files).
 
 Timestamps: output pts are the frames' pts (on their time base) less the first frame's, so every
 output starts at 0; a pts that does not increase is bumped by one tick and counted. Latency:
-``time.monotonic() - frame.arrival`` once the frame's packet is muxed, kept in a ``LatencyWindow``.
+``time.monotonic() - frame.arrival`` once the frame's packet is muxed, kept in a ``LatencyMeter``
+(and in the run's, when ``measure_latency`` hands one over: frames are encoded in the sink's own
+thread, so the time ``write`` returns is not when a frame was sent).
 Credentials never leave the sink: ``name``, logs, errors and ``stats`` show ``urls.mask(target)``.
 """
 
@@ -40,19 +42,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import logging
-import math
-import os
 import queue
 import random
-import select
-import shutil
-import signal
-import subprocess
 import threading
 import time
-from collections import deque
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -65,11 +59,13 @@ from panini_video.config import FOREVER, IOConfig, LiveConfig
 from panini_video.errors import OutputError, UsageError
 from panini_video.io.encoder import X264_PRESETS, EncoderPlan, try_encoder
 from panini_video.io.probe import VideoInfo
+from panini_video.io.srt import SrtOutputRelay
 from panini_video.io.urls import live_output_kind, mask
 from panini_video.outputs import Output, check_outputs, commit, temp_path
 from panini_video.records import Frame
 from panini_video.run.sinks import Audio
 from panini_video.run.sources import AudioFeed, AudioSubscription
+from panini_video.runtime.latency import LatencyMeter
 
 log = logging.getLogger(__name__)
 
@@ -148,120 +144,8 @@ def plan_live_encoder(io: IOConfig, live: LiveConfig, size: tuple[int, int], fps
     return plan
 
 
-class LatencyWindow:
-    """The most recent per-frame latencies (seconds), bounded, with their percentiles."""
-
-    def __init__(self, size: int = 2048) -> None:
-        self._values: deque[float] = deque(maxlen=size)
-        self._lock = threading.Lock()
-
-    def add(self, seconds: float) -> None:
-        with self._lock:
-            self._values.append(seconds)
-
-    def values(self) -> list[float]:
-        with self._lock:
-            return list(self._values)
-
-    def percentiles(self, points: tuple[int, ...] = (50, 95, 99)) -> dict[str, float | None]:
-        """``{"p50": ms, ...}`` by nearest rank over the window; None when nothing was measured."""
-        values = sorted(self.values())
-        out: dict[str, float | None] = {}
-        for p in points:
-            if not values:
-                out[f"p{p}"] = None
-                continue
-            rank = max(1, math.ceil(p / 100 * len(values)))
-            out[f"p{p}"] = round(values[rank - 1] * 1000.0, 2)
-        return out
-
-
-class _Relay:
-    """``srt-live-transmit`` fed MPEG-TS on its standard input: SRT for an FFmpeg built without it.
-
-    The object is the file PyAV writes into; a write that cannot go through within ``timeout``
-    seconds (the relay stalled) or finds it gone raises OSError, which the sink treats as a drop.
-    """
-
-    def __init__(self, url: str, timeout: float) -> None:
-        exe = shutil.which("srt-live-transmit")
-        if exe is None:
-            raise OutputError(
-                f"{mask(url)}: this FFmpeg has no SRT and srt-live-transmit is not installed; "
-                "install srt-tools (apt-get install srt-tools)"
-            )
-        self.url, self.timeout = url, timeout
-        # -a no: a lost connection ends the relay (the sink reconnects); -c 1316: 7 TS packets a datagram
-        self.proc = subprocess.Popen(
-            [exe, "-a", "no", "-c", "1316", "file://con", url],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        self.lines: deque[str] = deque(maxlen=20)
-        self._connected = threading.Event()
-        threading.Thread(target=self._read_stderr, name="srt-relay-log", daemon=True).start()
-
-    def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            line = raw.decode(errors="replace").strip()
-            self.lines.append(mask(line))
-            if "connected" in line.lower():
-                self._connected.set()
-        self._connected.set()  # ended: wake the waiter
-
-    def wait_connected(self) -> None:
-        self._connected.wait(self.timeout)
-        if self.proc.poll() is not None or not self._connected.is_set():
-            self.kill()
-            said = "; ".join(line for line in self.lines if line) or "no answer"
-            raise OSError(errno.ECONNREFUSED, f"the SRT relay did not connect within {self.timeout:g} s ({said})")
-
-    def write(self, data: bytes) -> int:
-        assert self.proc.stdin is not None
-        fd = self.proc.stdin.fileno()
-        view = memoryview(data)
-        deadline = time.monotonic() + self.timeout
-        while view:
-            if self.proc.poll() is not None:
-                raise OSError(errno.EPIPE, "the SRT relay ended (the connection was lost)")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise OSError(errno.ETIMEDOUT, f"the SRT relay took nothing for {self.timeout:g} s")
-            _, ready, _ = select.select([], [fd], [], min(left, 0.5))
-            if ready:
-                view = view[os.write(fd, view[: 1 << 16]) :]
-        return len(data)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            log.warning("the SRT relay (pid %d) did not end", self.proc.pid)
-        if self.proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-
-    def close(self) -> None:
-        """Let the relay send what it has, then end it (bounded).
-
-        srt-live-transmit does not end at the end of its input, so it is given a second (SRT's
-        live mode sends within its latency, 120 ms by default) and then asked to stop.
-        """
-        if self.proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=min(self.timeout, 1.0))
-        except subprocess.TimeoutExpired:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=2.0)
-            except subprocess.TimeoutExpired:
-                self.kill()
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000.0, 2)
 
 
 @dataclasses.dataclass
@@ -271,7 +155,7 @@ class _Connection:
     container: av.container.OutputContainer
     video: av.VideoStream
     audio: av.AudioStream | None
-    relay: _Relay | None
+    relay: SrtOutputRelay | None
 
     def close(self, flush: bool) -> None:
         try:
@@ -340,7 +224,8 @@ class LiveSink:
         self._failed: OutputError | None = None
         self._closed = False
         self._started = time.monotonic()
-        self._latency = LatencyWindow()
+        self._latency = LatencyMeter()
+        self._run_latency: LatencyMeter | None = None  # the run's meter, when it asked (measure_latency)
         self._counts = {"frames": 0, "dropped": 0, "reconnects": 0, "bytes": 0, "bumped_pts": 0, "audio_packets": 0}
 
     # --- the Sink protocol -------------------------------------------------------------------
@@ -439,8 +324,12 @@ class LiveSink:
 
     # --- figures -----------------------------------------------------------------------------
 
-    def latencies(self) -> LatencyWindow:
+    def latencies(self) -> LatencyMeter:
         return self._latency
+
+    def measure_latency(self, meter: LatencyMeter) -> None:
+        """Add each frame's latency, taken once its packet is muxed, to ``meter`` too (the run's)."""
+        self._run_latency = meter
 
     def stats(self) -> dict[str, Any]:
         """Frames sent, dropped, reconnects, bytes, bit rate (bits per second of stream), latency percentiles (ms)."""
@@ -448,7 +337,7 @@ class LiveSink:
         media = float((self._last_pts or 0) * self._time_base)  # seconds of stream sent so far
         out["bitrate"] = round(8 * self._counts["bytes"] / media) if media > 0 else None
         out["uptime"] = round(time.monotonic() - self._started, 3)
-        out["latency_ms"] = self._latency.percentiles()
+        out["latency_ms"] = {f"p{q}": _ms(self._latency.percentile(q)) for q in (50, 95, 99)}
         out["connected"] = self._up.is_set()
         return out
 
@@ -636,7 +525,10 @@ class LiveSink:
         self._counts["frames"] += 1
         arrival = arrivals.get(pts) if pts is not None else None
         if arrival is not None:
-            self._latency.add(time.monotonic() - arrival)
+            took = time.monotonic() - arrival
+            self._latency.add(took)
+            if self._run_latency is not None:
+                self._run_latency.add(took)
 
     def _mux_audio(self, conn: _Connection, until: float) -> None:
         """The feed's packets up to the video frame's time, on the same (rebased) clock."""
@@ -688,12 +580,12 @@ class LiveSink:
     def _connect(self) -> _Connection:
         """Open the container and write its header, which makes the connection; OutputError if not."""
         assert self._plan is not None and self._info is not None
-        relay: _Relay | None = None
+        relay: SrtOutputRelay | None = None
         url = self.target
         options: dict[str, str] = {}
         try:
             if self.kind == "srt":
-                relay = _Relay(url, self.live.open_timeout)
+                relay = SrtOutputRelay(url, self.live.open_timeout)
                 relay.wait_connected()
                 container = av.open(relay, "w", format="mpegts", container_options={"flush_packets": "1"})  # type: ignore[call-overload]
             else:

@@ -26,11 +26,11 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import av
 import av.container
@@ -52,6 +52,7 @@ from panini_video.io.urls import mask
 from panini_video.records import AudioPacket, Frame
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 POLL_S = 0.05  # how often the consumer looks at the watchdog while it waits for a frame
 HEALTHY_S = 10.0  # a connection that delivered frames this long resets the backoff
@@ -352,19 +353,32 @@ class LiveSource:
 
     def _next(self) -> _Decoded | None:
         """The next decoded frame; None at a normal end or stop; raises when the input is lost."""
+        return self._watch(self._pop)
+
+    def _pop(self) -> _Decoded | None:
+        """The oldest decoded frame, under the lock (None: none yet); notes a reconnection's first."""
+        if not self._queue:
+            return None
+        item = self._queue.popleft()
+        self._cond.notify_all()  # a lossless reader waits for the room
+        if item.conn.frames_out == 0:
+            item.conn.frames_out = 1
+            if item.conn.number > 0 and item.conn.opened_at is not None:
+                self._to_frame.append(round(time.monotonic() - item.conn.opened_at, 4))
+                del self._to_frame[:-KEEP_TIMES]
+        return item
+
+    def _watch(self, ready: Callable[[], _T | None]) -> _T | None:
+        """Wait for ``ready()`` (called under the lock) to give something, with the watchdog on the
+        connection meanwhile: a dead one is given up and another made (``_lost``). None when
+        stopped or at a normal end; raises when the reconnect budget is spent."""
         while True:
             with self._cond:
                 if self._stop.is_set():
                     return None
-                if self._queue:
-                    item = self._queue.popleft()
-                    self._cond.notify_all()  # a lossless reader waits for the room
-                    if item.conn.frames_out == 0:
-                        item.conn.frames_out = 1
-                        if item.conn.number > 0 and item.conn.opened_at is not None:
-                            self._to_frame.append(round(time.monotonic() - item.conn.opened_at, 4))
-                            del self._to_frame[:-KEEP_TIMES]
-                    return item
+                got = ready()
+                if got is not None:
+                    return got
                 conn = self._conn
                 loss = None if conn is None else self._check(conn)
                 if loss is None:
@@ -471,20 +485,8 @@ class LiveSource:
         """Connect until the first video frame gives the stream's facts (or the budget is spent)."""
         self._connect()
         try:
-            while True:
-                with self._cond:
-                    if self._info is not None:
-                        return
-                    if self._stop.is_set():
-                        raise InputError(f"{self._shown}: closed before its first video frame")
-                    conn = self._conn
-                    loss = None if conn is None else self._check(conn)
-                    if loss is None:
-                        self._cond.wait(POLL_S)
-                        continue
-                assert conn is not None
-                if not self._lost(conn, loss):
-                    raise InputError(f"{self._shown}: closed before its first video frame")
+            if self._watch(lambda: self._info) is None:
+                raise InputError(f"{self._shown}: closed before its first video frame")
         except BaseException:
             self.close()
             raise

@@ -258,6 +258,13 @@ def run(
         # may block instead (its writer waits, nothing is lost): the config says which
         dropped = DroppedIndices() if runtime.backpressure == "drop-oldest" or live else None
         latency = LatencyMeter() if live else None
+        sinks = list(getattr(sink, "sinks", [sink]))
+        if latency is not None and all(callable(getattr(s, "measure_latency", None)) for s in sinks):
+            for s in sinks:  # they encode in threads of their own: they time each frame once it is sent
+                s.measure_latency(latency)  # type: ignore[attr-defined]
+            stage_latency = None
+        else:
+            stage_latency = latency  # write() encodes: timed when it returns
         gate = None
         graph_stages = stage_list
         if live and config.live.max_latency_ms is not None and stage_list:
@@ -269,7 +276,7 @@ def run(
         monitor = None
         if live:
             assert latency is not None
-            monitor = LiveMonitor(source, getattr(sink, "sinks", [sink]), latency, gate)
+            monitor = LiveMonitor(source, sinks, latency, gate)
         reorder = ReorderBuffer(capacity=reorder_capacity(config, len(stage_list)), dropped=dropped)
         log.info(
             "%s -> %s: %dx%d at %s fps, %s frames, stages: %s",
@@ -289,7 +296,7 @@ def run(
                 graph = Graph(
                     _frame_items(source.frames(memory.queue_size), max_frames),
                     [*graph_stages, reorder],
-                    SinkStage(sink, latency),
+                    SinkStage(sink, stage_latency),
                     runtime,
                     on_drop=None if dropped is None else (lambda item: dropped.add(item.index)),
                 )

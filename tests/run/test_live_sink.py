@@ -28,7 +28,7 @@ from panini_video.errors import OutputError
 from panini_video.io import VideoInfo, VideoReader, probe
 from panini_video.records import AudioPacket, Frame
 from panini_video.run import MultiSink
-from panini_video.run.live_sink import LatencyWindow, LiveSink
+from panini_video.run.live_sink import LiveSink
 from tests.servers import nginx
 from tests.servers.listeners import Listener, UdpRecorder, free_port
 
@@ -373,15 +373,6 @@ def test_a_sink_that_cannot_connect_aborts_the_others(clip: tuple[VideoInfo, lis
     with pytest.raises(OutputError):
         opened(MultiSink([LiveSink(str(rec), FAST, live()), bad]), info)
     assert list(tmp_path.iterdir()) == []  # the recording had no frame: nothing is left
-
-
-def test_latency_window_is_bounded_and_ranks() -> None:
-    w = LatencyWindow(size=100)
-    for i in range(1, 201):
-        w.add(i / 1000)
-    assert len(w.values()) == 100
-    assert w.percentiles() == {"p50": 150.0, "p95": 195.0, "p99": 199.0}
-    assert LatencyWindow().percentiles()["p95"] is None
 
 
 def test_a_pts_that_does_not_increase_is_bumped(clip: tuple[VideoInfo, list[Frame]], tmp_path: Path) -> None:
