@@ -28,6 +28,8 @@ LatePolicy = Literal["pass", "drop"]
 RtspTransport = Literal["tcp", "udp"]
 Deinterlace = Literal["auto", "off", "bwdif", "bwdif-field"]
 FieldOrder = Literal["auto", "tff", "bff"]
+AssumeColorspace = Literal["auto", "bt709", "bt601", "bt601-625", "bt2020"]
+AssumeRange = Literal["auto", "limited", "full"]
 DEINTERLACE_MODES: tuple[str, ...] = get_args(Deinterlace)
 FIELD_ORDERS: tuple[str, ...] = get_args(FieldOrder)
 FOREVER = -1  # live.reconnect: no limit on reconnections
@@ -170,13 +172,16 @@ class IOConfig(_Section):
     codec: str | None = None  # libx264 for .mp4/.mov/.mkv, libvpx-vp9 for .webm
     crf: int | None = None  # codec default when None (23 for x264, 32 for VP9)
     preset: str | None = None  # x264 speed preset (medium when None)
-    pix_fmt: str | None = None  # yuv420p when None
+    pix_fmt: str | None = None  # None: the input's, where the encoder takes it (else yuv420p)
     profile: str | None = None  # prores: proxy|lt|standard|hq|4444|4444xq; dnxhr: lb|sq|hq|hqx|444 (hq when None)
     decode_threads: int = setting(0, 0, 256)  # 0: FFmpeg picks
     # interlaced input (io.deinterlace): auto = bwdif when idet finds interlacing; bwdif-field: one frame per field
     deinterlace: Deinterlace = "auto"
     field_order: FieldOrder = "auto"  # auto: idet's majority, else the stream's flag, else tff
     ivtc: bool = False  # telecined 29.97i film back to 23.976 (fieldmatch + decimate)
+    # what untagged samples mean (io.colour): auto = BT.709 from 720 lines up, else BT.601; limited range
+    assume_colorspace: AssumeColorspace = "auto"
+    assume_range: AssumeRange = "auto"
 
 
 @dataclass(frozen=True)

@@ -8,18 +8,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from panini_video.io.picture import Picture
 
 
 def _shape(a: Any) -> str:
     return "x".join(str(s) for s in getattr(a, "shape", ())) or "?"
 
 
+def _image_repr(img: Any) -> str:
+    if isinstance(img, np.ndarray):
+        return _shape(img)
+    return f"{img.format.name} {img.width}x{img.height}"
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One decoded video frame: RGB uint8 pixels (H, W, 3) with the input's timestamp.
+    """One decoded video frame with the input's timestamp.
+
+    ``image`` is a ``Picture`` (the decoded planes in their own pixel format: what files give,
+    see ``io.picture``) or RGB uint8 pixels (H, W, 3) (live sources, generated frames, and what
+    ``--upscale`` and the annotate preview make). ``rgb()`` gives RGB either way.
 
     ``index`` counts decoded frames from 0; ``pts`` is in ``time_base`` units (None when the
     container gave none). A live source also sets ``arrival`` (``time.monotonic()`` when the
@@ -30,12 +43,16 @@ class Frame:
     index: int
     pts: int | None
     time_base: Fraction | None
-    image: np.ndarray = field(repr=False)
+    image: np.ndarray | Picture = field(repr=False)
     arrival: float | None = None
     epoch: int = 0
 
     def __post_init__(self) -> None:
         img = self.image
+        if not isinstance(img, np.ndarray):
+            if not hasattr(img, "planes"):
+                raise ValueError(f"Frame.image must be a Picture or uint8 (H, W, 3), got {type(img).__name__}")
+            return
         if not (isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8):
             raise ValueError(
                 f"Frame.image must be uint8 (H, W, 3), got {getattr(img, 'dtype', type(img))} {_shape(img)}"
@@ -51,10 +68,29 @@ class Frame:
     @property
     def size(self) -> tuple[int, int]:
         """(width, height)."""
-        return int(self.image.shape[1]), int(self.image.shape[0])
+        img = self.image
+        if isinstance(img, np.ndarray):
+            return int(img.shape[1]), int(img.shape[0])
+        return img.size
+
+    @property
+    def is_rgb(self) -> bool:
+        """Whether ``image`` is an RGB array (not a ``Picture``)."""
+        return isinstance(self.image, np.ndarray)
+
+    def rgb(self) -> np.ndarray:
+        """The frame as RGB uint8 (H, W, 3): ``image`` itself, or the picture converted whole."""
+        img = self.image
+        return img if isinstance(img, np.ndarray) else img.rgb()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of pixel data this frame holds."""
+        img = self.image
+        return int(img.nbytes)
 
     def __repr__(self) -> str:
-        return f"Frame(index={self.index}, pts={self.pts}, time_base={self.time_base}, image={_shape(self.image)})"
+        return f"Frame(index={self.index}, pts={self.pts}, time_base={self.time_base}, image={_image_repr(self.image)})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,8 @@ from typing import Any, get_args, get_type_hints
 
 from panini_video import outputs
 from panini_video.config import (
+    AssumeColorspace,
+    AssumeRange,
     Backpressure,
     Deinterlace,
     DetectConfig,
@@ -179,7 +181,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     g.add_argument("--codec", help="encoder (default: from the extension: libx264, libvpx-vp9)")
     g.add_argument("--crf", type=_int, help="quality; lower is better and bigger (x264: 0-51, default 23)")
     g.add_argument("--preset", help="x264 speed preset (ultrafast ... veryslow)")
-    g.add_argument("--pix-fmt", help="pixel format of the output (default yuv420p)")
+    g.add_argument("--pix-fmt", help="pixel format of the output (default: the input's, where the encoder takes it)")
     g.add_argument("--profile", help="prores: proxy, lt, standard, hq, 4444, 4444xq; dnxhr: lb, sq, hq, hqx, 444")
     g = parser.add_argument_group("input")
     g.add_argument(
@@ -189,6 +191,15 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     g.add_argument("--field-order", choices=get_args(FieldOrder), help="auto: idet's, else the stream's flag")
     g.add_argument("--ivtc", action=argparse.BooleanOptionalAction, help="telecined 29.97i film back to 23.976 frames")
+    g.add_argument(
+        "--assume-colorspace",
+        choices=get_args(AssumeColorspace),
+        help="what the input's samples mean when untagged (auto: bt709 from 720 lines up, else bt601); "
+        "a name also overrides a wrong tag",
+    )
+    g.add_argument(
+        "--assume-range", choices=get_args(AssumeRange), help="limited or full when untagged (auto: limited)"
+    )
     add_face_options(parser)
     g = parser.add_argument_group("restoration")
     g.add_argument("--model", help="mfr | sr | tiny | PATH to a .safetensors file")
@@ -260,6 +271,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any] | Any]:
             "deinterlace": args.deinterlace,
             "field_order": args.field_order,
             "ivtc": args.ivtc,
+            "assume_colorspace": args.assume_colorspace,
+            "assume_range": args.assume_range,
         },
         **face_overrides(args),
         "blend": {"color_match": args.color_match},

@@ -117,10 +117,33 @@ def _smoothstep(x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def _paste_one(out: torch.Tensor, job: FaceJob, config: BlendConfig, scale: int, margin: float) -> None:
     _, h, w = out.shape
-    x0, y0, x1, y1 = paste_region(job.face, (w, h), scale, margin)
+    region = paste_region(job.face, (w, h), scale, margin)
+    x0, y0, x1, y1 = region
     if x1 <= x0 or y1 <= y0:
         return
-    device = out.device
+    face, mask = render_face(job, region, config, scale, margin, out.device)
+    roi = out[:, y0:y1, x0:x1]
+    blended = roi.float() * (1 - mask) + face * mask
+    roi.copy_(from_float(blended, out.dtype))
+
+
+@torch.no_grad()
+def render_face(
+    job: FaceJob,
+    region: tuple[int, int, int, int],
+    config: BlendConfig,
+    scale: int = 1,
+    margin: float = BOX_MARGIN,
+    device: torch.device | str = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The restored face over ``region`` (x0, y0, x1, y1 of the frame pasted into) and its mask.
+
+    Returns (face (3, h, w) float RGB 0-255, mask (1, h, w) float 0-1): the crop sampled back at
+    the frame's scale, and the product of the crop's and the box's feathered ramps (see the
+    module docstring). The caller blends: ``frame * (1 - mask) + face * mask``, in RGB or, as
+    the restorer does, in the picture's own Y'CbCr planes (the blend is linear, so it is the same).
+    """
+    x0, y0, x1, y1 = region
     restored = _as_chw(job.restored, device)
     r = int(restored.shape[-1])
     s = _crop_size(job.crop)
@@ -153,11 +176,7 @@ def _paste_one(out: torch.Tensor, job: FaceJob, config: BlendConfig, scale: int,
     else:
         ramp_x = ((fx >= bx0) & (fx <= bx1)).float()
         ramp_y = ((fy >= by0) & (fy <= by1)).float()
-    mask = (crop_mask * ramp_x * ramp_y)[None]
-
-    roi = out[:, y0:y1, x0:x1]
-    blended = roi.float() * (1 - mask) + face * mask
-    roi.copy_(from_float(blended, out.dtype))
+    return face, (crop_mask * ramp_x * ramp_y)[None]
 
 
 def match_color(restored: torch.Tensor, original: torch.Tensor) -> torch.Tensor:

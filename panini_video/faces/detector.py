@@ -67,6 +67,12 @@ class FaceDetector(Protocol):
         ...
 
 
+def scaled_size(height: int, width: int, det_size: int) -> tuple[int, int]:
+    """(height, width) a frame is detected at: longest side ``det_size``, never enlarged."""
+    scale = min(1.0, det_size / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def detections_to_faces(detections: Sequence[Detection]) -> list[tuple[Face, ...]]:
     """Per frame, the ``Face`` records of its detections."""
     return [d.to_faces() for d in detections]

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from panini_video.config import DetectConfig
-from panini_video.faces.detector import Detection
+from panini_video.faces.detector import Detection, scaled_size
 from panini_video.faces.nms import batched_nms
 from panini_video.faces.priors import decode_boxes, decode_landmarks, prior_boxes
 from panini_video.faces.retinaface_net import Backbone, RetinaFaceNet
@@ -52,12 +52,6 @@ class DetectSettings:
     @classmethod
     def from_config(cls, config: DetectConfig) -> DetectSettings:
         return cls(det_size=config.det_size, threshold=config.threshold, nms_threshold=config.nms_threshold)
-
-
-def scaled_size(height: int, width: int, det_size: int) -> tuple[int, int]:
-    """(height, width) a frame is detected at: longest side ``det_size``, never enlarged."""
-    scale = min(1.0, det_size / max(height, width))
-    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 class RetinaFace:

@@ -19,7 +19,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-_SIDE = 64  # frames are compared at 64x64: enough for colour, negligible cost
+SCENE_CUT_SIDE = _SIDE = 64  # frames are compared at 64x64: enough for colour, negligible cost
 _GRID = 2  # 2x2 blocks: a cut changes every block, a moving person mostly one
 _BINS = (16, 4, 4)  # hue matters most for telling shots apart; S and V coarse against lighting noise
 _HISTORY = 8  # frames of the running median the score is measured against

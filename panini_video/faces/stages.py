@@ -20,11 +20,12 @@ from panini_video.errors import UsageError
 from panini_video.faces.align import alignment_matrix, warp_faces
 from panini_video.faces.annotate import draw_faces
 from panini_video.faces.blend import paste_faces
-from panini_video.faces.scenecut import SceneCutDetector
+from panini_video.faces.detector import scaled_size
+from panini_video.faces.scenecut import SCENE_CUT_SIDE, SceneCutDetector
 from panini_video.faces.select import select_faces
 from panini_video.faces.smoothing import LandmarkSmoother
 from panini_video.faces.tracker import FaceTracker
-from panini_video.records import Face, FaceJob, FrameItem
+from panini_video.records import Face, FaceJob, Frame, FrameItem
 from panini_video.runtime.stage import Stage
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,35 @@ def detection_to_stored(det: Any, rotation: int, stored_size: tuple[int, int]) -
     return dataclasses.replace(det, boxes=_turned_boxes(det.boxes, turn), landmarks=turn(det.landmarks))
 
 
+def detector_image(frame: Frame, det_size: int) -> np.ndarray:
+    """What the detector sees of ``frame``: RGB, and a picture already at the detector's size.
+
+    A ``Picture`` is scaled and converted in one swscale call (area averaging, as the detector
+    would scale); an RGB frame goes as it is (the detector scales it itself).
+    """
+    if frame.is_rgb:
+        return frame.image  # type: ignore[return-value]
+    w, h = frame.size
+    sh, sw = scaled_size(h, w, det_size)
+    return frame.image.thumbnail((sw, sh))  # type: ignore[union-attr]
+
+
+def scale_detection(det: Any, frame_size: tuple[int, int], seen_size: tuple[int, int]) -> Any:
+    """A ``Detection`` made on a ``seen_size`` copy, in the pixels of the ``frame_size`` frame.
+
+    The same map the detector applies to its own scaled copy: coordinates times the size ratio.
+    """
+    if frame_size == seen_size or len(det) == 0:
+        return det
+    sx, sy = frame_size[0] / seen_size[0], frame_size[1] / seen_size[1]
+    k = np.array([sx, sy], np.float32)
+    return dataclasses.replace(
+        det,
+        boxes=(np.asarray(det.boxes, np.float32) * np.tile(k, 2)).astype(np.float32),
+        landmarks=(np.asarray(det.landmarks, np.float32) * k).astype(np.float32),
+    )
+
+
 class DetectStage(Stage):
     """Runs the detector on every ``detect_every``-th frame, ``batch_frames`` frames per call.
 
@@ -159,10 +189,11 @@ class DetectStage(Stage):
             self.start()
         wanted = [i for i, it in enumerate(self._held) if is_detection_frame(it.index, self.config.detect_every)]
         if wanted:
-            results = self.detector.detect([upright(self._held[i].frame.image, self.rotation) for i in wanted])
-            for i, det in zip(wanted, results, strict=True):
-                image = self._held[i].frame.image
+            images = [detector_image(self._held[i].frame, self.config.det_size) for i in wanted]
+            results = self.detector.detect([upright(im, self.rotation) for im in images])
+            for i, det, image in zip(wanted, results, images, strict=True):
                 det = detection_to_stored(det, self.rotation, (image.shape[1], image.shape[0]))
+                det = scale_detection(det, self._held[i].frame.size, (image.shape[1], image.shape[0]))
                 self._held[i] = dataclasses.replace(self._held[i], faces=tuple(det.to_faces()))
         self._pending = 0
         return self._release()
@@ -196,7 +227,7 @@ class FaceTrackerPipeline:
             self._epoch = item.frame.epoch
             self.cuts.reset()
             self.reconnect_frames.append(item.index)
-        cut = self.cuts.update(item.frame.image) or reconnected
+        cut = self.cuts.update(scene_cut_image(item.frame)) or reconnected
         if cut:
             self.tracker.reset()
             self.smoother.reset()
@@ -211,6 +242,13 @@ class FaceTrackerPipeline:
         self.faces += len(faces)
         self.tracks.update(f.track for f in faces)
         return dataclasses.replace(item, faces=faces, scene_cut=cut or item.scene_cut)
+
+
+def scene_cut_image(frame: Frame) -> np.ndarray:
+    """The RGB the scene-cut test reads: a picture's 64x64 thumbnail (one swscale call), or the RGB frame."""
+    if frame.is_rgb:
+        return frame.image  # type: ignore[return-value]
+    return frame.image.thumbnail((SCENE_CUT_SIDE, SCENE_CUT_SIDE))  # type: ignore[union-attr]
 
 
 class TrackStage(Stage):
@@ -248,7 +286,7 @@ class AnnotateStage(Stage):
         self.rotation = rotation % 360
 
     def process(self, item: FrameItem) -> Iterable[FrameItem]:
-        stored = item.frame.image
+        stored = item.frame.rgb()  # the preview converts whole frames
         size = (stored.shape[1], stored.shape[0])
         faces = [face_to_upright(f, self.rotation, size) for f in item.faces]
         drawn = draw_faces(upright(stored, self.rotation), faces)
@@ -267,7 +305,7 @@ def make_jobs(
     if not item.faces:
         return ()
     affines = np.stack([alignment_matrix(f.landmarks, size) for f in item.faces])
-    image = torch.from_numpy(np.ascontiguousarray(item.frame.image)).permute(2, 0, 1).to(device)
+    image = torch.from_numpy(np.ascontiguousarray(item.frame.rgb())).permute(2, 0, 1).to(device)
     crops = warp_faces(image, affines, size)
     jobs = []
     for face, affine, crop in zip(item.faces, affines, crops, strict=True):
@@ -310,11 +348,11 @@ class BlendStage(Stage):
         self.resize = resize or _resize_bicubic
 
     def process(self, item: FrameItem) -> Iterable[FrameItem]:
-        image = item.frame.image
+        if self.scale <= 1 and not any(j.restored is not None and not j.failed for j in item.jobs):
+            return (item,)
+        image = item.frame.rgb()  # this stage pastes in RGB (RestoreStage pastes into the planes)
         if self.scale > 1:
             image = self.resize(image, self.scale)
-        elif not any(j.restored is not None and not j.failed for j in item.jobs):
-            return (item,)
         pasted = paste_faces(image, item.jobs, self.config, scale=self.scale)
         return (dataclasses.replace(item, frame=dataclasses.replace(item.frame, image=pasted)),)
 

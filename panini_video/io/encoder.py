@@ -140,9 +140,12 @@ class EncoderPlan:
         return self.size != self.coded_size
 
 
-def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int]) -> EncoderPlan:
+def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int], source_pix_fmt: str | None = None) -> EncoderPlan:
     """Choose encoder, pixel format, options and padding for ``path``; OutputError if impossible.
 
+    source_pix_fmt: the input's pixel format: without ``--pix-fmt`` (and a profile that fixes
+    one) the output keeps it when the encoder takes it, so bit depth and chroma stay as they
+    were; else the nearest the encoder takes (``keep_format``).
     The encoder is opened once with the plan (``try_encoder``): what it refuses is refused now.
     """
     ext = path.suffix.lower()
@@ -163,6 +166,8 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int]) -> Encoder
     width, height = size
     accepted = [f.name for f in (encoder.video_formats or ())]
     default_fmt = profile_pix_fmt or _DEFAULT_PIX_FMT
+    if profile_pix_fmt is None and source_pix_fmt is not None and config.pix_fmt is None:
+        default_fmt = keep_format(source_pix_fmt, accepted, path)
     pix_fmt = config.pix_fmt or (default_fmt if not accepted or default_fmt in accepted else accepted[0])
     if profile_pix_fmt and config.pix_fmt and config.pix_fmt != profile_pix_fmt:
         raise UsageError(
@@ -196,8 +201,8 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int]) -> Encoder
     odd_h = height % 2 == 1 and fmt.chroma_height(2) == 1
     if codec in _H26X and (odd_w or odd_h):
         if config.pix_fmt is None:
-            pix_fmt = "yuv444p"
-            log.info("%s: %dx%d is odd; encoding yuv444p to keep the size exact", path, width, height)
+            pix_fmt = "yuv444p" if fmt.components[0].bits <= 8 else "yuv444p10le"
+            log.info("%s: %dx%d is odd; encoding %s to keep the size exact", path, width, height, pix_fmt)
         else:
             coded = (width + (width % 2 if odd_w else 0), height + (height % 2 if odd_h else 0))
             log.warning(
@@ -257,6 +262,35 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int]) -> Encoder
     )
     try_encoder(plan)
     return plan
+
+
+def keep_format(source: str, accepted: list[str], path: Path) -> str:
+    """The pixel format to encode a ``source`` input in: its own (planar twin) when accepted, else the nearest.
+
+    Nearest: the same chroma subsampling at the same or the next greater depth, then any depth,
+    then ``yuv420p``; a change is logged, since it is a conversion the user did not ask for.
+    """
+    from panini_video.io.picture import native_format, plane_format
+
+    own = native_format(source)
+    if not accepted or own in accepted:
+        return own
+    want = plane_format(own)
+    if want is not None:
+        same = [
+            (f.bits < want.bits, f.bits, name)
+            for name in accepted
+            if (f := plane_format(name)) is not None
+            and (f.sub_x, f.sub_y, f.rgb, f.gray) == (want.sub_x, want.sub_y, want.rgb, want.gray)
+            and not name.startswith("yuvj")
+        ]
+        if same:
+            choice = min(same)[2]
+            log.info("%s: the encoder does not take %s; encoding %s", path, own, choice)
+            return choice
+    if own != _DEFAULT_PIX_FMT:
+        log.info("%s: the encoder does not take %s; encoding %s", path, own, _DEFAULT_PIX_FMT)
+    return _DEFAULT_PIX_FMT
 
 
 def _check_container(path: Path, ext: str, codec: str, name: str) -> None:

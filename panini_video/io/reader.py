@@ -1,7 +1,8 @@
 """Decode a video file into ``Frame`` records on a thread of its own.
 
-PyAV demuxes and decodes (the codec's own frame/slice threads on top) and converts to RGB in
-the reader thread; frames wait in a bounded queue, so memory stays flat when the consumer is
+PyAV demuxes and decodes (the codec's own frame/slice threads on top); each frame is handed on
+as a ``Picture``, its planes as decoded (no colour conversion; packed formats are unpacked to
+their planar twin, ``io.picture``), with the stream's resolved ``Colour``. Frames wait in a bounded queue, so memory stays flat when the consumer is
 slower. The first error in the thread is re-raised to the consumer; ``close`` stops the thread
 within a fraction of a second even when the consumer stopped early.
 
@@ -11,7 +12,7 @@ packet the decoder refuses outright raises CorruptInputError naming the file and
 rather than leaving a silently missing frame.
 
 Interlaced or telecined input: with a ``FieldPlan`` (see ``io.deinterlace``) the decoded frames
-pass through its filters (bwdif, or fieldmatch + decimate) before the RGB conversion, so the
+pass through its filters (bwdif, or fieldmatch + decimate), so the
 consumer only sees progressive frames, counted and stamped as the filters give them out; the
 check against the index's frame count is on the decoded frames, which the filters do not change.
 """
@@ -30,7 +31,9 @@ from typing import Any
 import av
 
 from panini_video.errors import CorruptInputError, InputError, PaniniError
+from panini_video.io.colour import Colour, stream_colour
 from panini_video.io.deinterlace import FieldFilter, FieldPlan
+from panini_video.io.picture import Picture
 from panini_video.io.probe import VideoInfo, _ffmpeg_reason, open_input, probe
 from panini_video.records import Frame
 
@@ -44,9 +47,10 @@ class VideoReader:
     """Iterate the frames of a video file in presentation order.
 
     threads: the decoder's thread count (0: FFmpeg picks); queue_size: decoded frames held
-    ahead of the consumer (more smooths bursts, costs W*H*3 bytes each). info: the probed
+    ahead of the consumer (more smooths bursts, costs a picture's bytes each). info: the probed
     facts of the file as it is (not as filtered). field_plan: deinterlace/IVTC filters to run
     (None or inactive: frames as decoded); ``filter_stats`` then says frames in and out.
+    colour: what the samples mean (None: resolved from the stream's tags, ``stream_colour``).
     """
 
     def __init__(
@@ -57,8 +61,10 @@ class VideoReader:
         queue_size: int = 8,
         info: VideoInfo | None = None,
         field_plan: FieldPlan | None = None,
+        colour: Colour | None = None,
     ) -> None:
         self.info: VideoInfo = info if info is not None else probe(path)
+        self.colour: Colour = colour if colour is not None else stream_colour(self.info)
         self.path = self.info.path
         self._identity = _file_state(self.path)  # a file that changes while read is refused
         self._threads = threads
@@ -233,7 +239,7 @@ class VideoReader:
                 index += 1
                 self._decoded = index
                 if self._filter is None:
-                    if not self._put(Frame(index=out, pts=pts, time_base=tb, image=vf.to_ndarray(format="rgb24"))):
+                    if not self._put(Frame(index=out, pts=pts, time_base=tb, image=Picture.of(vf, self.colour))):
                         return False
                     out += 1
                     continue
@@ -251,7 +257,7 @@ class VideoReader:
 
     def _filtered(self, vf: av.VideoFrame, index: int) -> Frame:
         assert self._filter is not None
-        return Frame(index=index, pts=vf.pts, time_base=self._filter.time_base, image=vf.to_ndarray(format="rgb24"))
+        return Frame(index=index, pts=vf.pts, time_base=self._filter.time_base, image=Picture.of(vf, self.colour))
 
 
 def _file_state(path: os.PathLike[str] | str) -> tuple[int, int, int, int]:

@@ -13,6 +13,7 @@ delay, is written as an edit list, which FFmpeg applies on reading.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from fractions import Fraction
@@ -26,7 +27,9 @@ import numpy as np
 from panini_video.config import IOConfig
 from panini_video.errors import OutputError, PaniniError
 from panini_video.io.audio import DROPPED_TAGS, AudioRemuxer
+from panini_video.io.colour import HD_LINES, RGB_MATRIX, Colour, stream_colour
 from panini_video.io.encoder import EncoderPlan, plan_encoder
+from panini_video.io.picture import Picture, plane_format, sws_args
 from panini_video.io.probe import VideoInfo, ffmpeg_url
 from panini_video.outputs import Output, check_outputs, commit, temp_path
 from panini_video.records import Frame
@@ -41,6 +44,11 @@ class VideoWriter:
 
     size: (width, height) of the frames to write when it differs from the input's (upscaled);
     plan: the encoder plan when the caller has made it already (``run.sinks.FileSink``).
+
+    Frames that are ``Picture`` records in the plan's pixel format go to the encoder as they are
+    (their samples untouched); a picture in another format is converted by swscale in one call;
+    RGB frames are converted with the stream's matrix and range. The output is tagged with the
+    input's colour, resolved (``io.colour``): an untagged input gives an explicitly tagged output.
     """
 
     def __init__(
@@ -62,7 +70,8 @@ class VideoWriter:
         self._closed = False
         self._audio: AudioRemuxer | None = None
         self._check_target()
-        self._color_args = _color_args(info)
+        self.colour = output_colour(stream_colour(info), self.plan.pix_fmt, (size or info.size)[1])
+        self._color_args = sws_args(None, self.colour)
         self.temp_path = temp_path(self.path)
         try:
             options = dict(self.plan.container_options)
@@ -110,12 +119,13 @@ class VideoWriter:
         stream.time_base = info.time_base
         if info.rotation:
             stream.set_display_rotation(info.rotation)
-        # tag the output as the input was tagged; frames are converted with the same matrix
+        # tag the output as the input was tagged (resolved); RGB frames are converted with the same matrix
         cc = stream.codec_context
         if info.sample_aspect_ratio:  # anamorphic pixels stay anamorphic (upscaling keeps the shape)
             cc.sample_aspect_ratio = info.sample_aspect_ratio
-        cc.colorspace, cc.color_range = info.color_space, info.color_range
-        cc.color_primaries, cc.color_trc = info.color_primaries, info.color_trc
+        c = self.colour
+        cc.colorspace, cc.color_range = c.matrix, c.range
+        cc.color_primaries, cc.color_trc = c.primaries, c.transfer
         return stream
 
     def _copy_metadata(self) -> None:
@@ -146,13 +156,8 @@ class VideoWriter:
             raise ValueError(
                 f"frame {frame.index} is {w}x{h}, the writer expects {self.plan.size[0]}x{self.plan.size[1]}"
             )
-        image = frame.image
-        if self.plan.padded:
-            cw, ch = self.plan.coded_size
-            image = np.pad(image, ((0, ch - h), (0, cw - w), (0, 0)), mode="edge")
         pts = self._pts_of(frame)
-        rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        vf = rgb.reformat(format=self.plan.pix_fmt, **self._color_args)
+        vf = self._video_frame(frame)
         vf.pts = pts
         vf.time_base = self.info.time_base
         try:
@@ -166,6 +171,24 @@ class VideoWriter:
                 f"{self.path}: writing frame {frame.index} failed ({getattr(e, 'strerror', None) or e})"
             ) from e
         self.frames_written += 1
+
+    def _video_frame(self, frame: Frame) -> av.VideoFrame:
+        """The frame as the encoder takes it: a picture as it is when its format is the plan's."""
+        pic = frame.image
+        if isinstance(pic, Picture) and not self.plan.padded:
+            if pic.format.name == self.plan.pix_fmt:
+                vf = pic.frame
+                vf.pict_type = av.video.frame.PictureType.NONE  # the decoder's I/P/B is no order to the encoder
+            else:
+                vf = pic.frame.reformat(format=self.plan.pix_fmt, **sws_args(pic.colour, self.colour))
+            return vf
+        image = frame.rgb()
+        if self.plan.padded:
+            w, h = frame.size
+            cw, ch = self.plan.coded_size
+            image = np.pad(image, ((0, ch - h), (0, cw - w), (0, 0)), mode="edge")
+        rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        return rgb.reformat(format=self.plan.pix_fmt, **self._color_args)
 
     def _pts_of(self, frame: Frame) -> int:
         """The frame's pts in the input time base; made strictly increasing if it is not."""
@@ -233,19 +256,12 @@ class VideoWriter:
             log.warning("could not remove %s: %s", self.temp_path, e)
 
 
-# FFmpeg's AVCOL_SPC_* matrix codes -> swscale's SWS_CS_* (what ``reformat`` takes)
-_SWS_CS = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
-
-
-def _color_args(info: VideoInfo) -> dict[str, int]:
-    """reformat() arguments that convert RGB to YUV with the input's matrix and range.
-
-    The reader converted with the input's own matrix and range, so using them again keeps the
-    colours; an untagged input stays untagged and both ways use swscale's default (BT.601).
-    """
-    args: dict[str, int] = {}
-    if info.color_space in _SWS_CS:
-        args["dst_colorspace"] = _SWS_CS[info.color_space]
-    if info.color_range in (1, 2):
-        args["dst_color_range"] = info.color_range
-    return args
+def output_colour(colour: Colour, pix_fmt: str, height: int) -> Colour:
+    """The colour an output in ``pix_fmt`` is tagged with: the input's, with a matrix when RGB becomes Y'CbCr."""
+    fmt = plane_format(pix_fmt)
+    rgb_out = fmt is not None and fmt.rgb
+    if rgb_out:
+        return dataclasses.replace(colour, matrix=RGB_MATRIX, range=2)
+    if colour.matrix == RGB_MATRIX:
+        return dataclasses.replace(colour, matrix=1 if height >= HD_LINES else 6, range=1)
+    return colour

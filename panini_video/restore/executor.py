@@ -39,10 +39,14 @@ from panini_video.config import BlendConfig
 from panini_video.errors import UsageError
 from panini_video.faces.align import warp_faces
 from panini_video.faces.blend import paste_faces, paste_order, paste_region
+from panini_video.io.picture import Picture
 from panini_video.records import Face, FaceJob
+from panini_video.restore import planes
+from panini_video.restore.planes import DevicePlanes
 
 log = logging.getLogger(__name__)
 
+_TORCH_DTYPE = {1: torch.uint8, 2: torch.uint16}
 ResolvedPrecision = Literal["fp32", "bf16", "fp16"]
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -90,31 +94,37 @@ class _PinnedPool:
     """Reusable page-locked host buffers by shape; a buffer is free again once its event is done."""
 
     def __init__(self) -> None:
-        self._free: dict[tuple[int, ...], list[tuple[Tensor, Any]]] = {}
+        self._free: dict[tuple[Any, ...], list[tuple[Tensor, Any]]] = {}
 
-    def get(self, shape: tuple[int, ...]) -> Tensor:
-        bucket = self._free.get(shape, [])
+    def get(self, shape: tuple[int, ...], dtype: torch.dtype = torch.uint8) -> Tensor:
+        bucket = self._free.get((*shape, dtype), [])  # type: ignore[arg-type]
         for i, (buf, event) in enumerate(bucket):
             if event is None or event.query():
                 del bucket[i]
                 return buf
-        return torch.empty(shape, dtype=torch.uint8, pin_memory=True)
+        return torch.empty(shape, dtype=dtype, pin_memory=True)
 
     def put(self, buf: Tensor, event: Any) -> None:
-        bucket = self._free.setdefault(tuple(buf.shape), [])
+        bucket = self._free.setdefault((*buf.shape, buf.dtype), [])  # type: ignore[arg-type]
         if len(bucket) < 8:  # beyond a few per shape the frame size changed; let the rest go
             bucket.append((buf, event))
 
 
 @dataclass
 class Download:
-    """A frame on its way back to the host: ``result()`` waits for it and returns (H, W, 3) uint8."""
+    """A frame on its way back to the host: ``result()`` waits for it.
 
-    image: np.ndarray | None = None  # set at once on the CPU
+    It returns (H, W, 3) uint8 for an RGB frame, or a ``Picture`` for a picture's planes
+    (``template``: the picture they came from, whose format and properties the new one takes).
+    """
+
+    image: Any = None  # set at once on the CPU
     pinned: Tensor | None = None
     event: Any = None
     pool: _PinnedPool | None = None
     flags_host: Tensor | None = None  # per-face flags copied back with the frame (host tensor)
+    planes: list[Tensor] | None = None  # a picture's planes, pinned, on their way back
+    template: Picture | None = None
 
     def flags(self) -> list[bool]:
         """The per-face flags sent with the frame (after ``result()`` on CUDA)."""
@@ -127,7 +137,18 @@ class Download:
     def ready(self) -> bool:
         return self.image is not None or self.event is None or bool(self.event.query())
 
-    def result(self) -> np.ndarray:
+    def result(self) -> Any:
+        if self.image is None and self.planes is not None:
+            assert self.template is not None
+            self.event.synchronize()
+            out = self.template.writable_copy(samples=False)
+            for dst, src in zip(out.planes, self.planes, strict=True):
+                dst[...] = src.numpy()
+            self.image = out
+            if self.pool is not None:
+                for buf in self.planes:
+                    self.pool.put(buf, None)
+            self.planes = None
         if self.image is None:
             assert self.pinned is not None
             self.event.synchronize()
@@ -247,7 +268,82 @@ class DeviceExecutor:
             done.record(self.d2h)
         return Download(pinned=pinned, event=done, pool=self._download_pool, flags_host=flags_host)
 
+    def upload_picture(self, pic: Picture) -> DevicePlanes:
+        """A picture's planes on the device, ready to paste into (the picture itself stays as it is).
+
+        On the CPU the planes are a copy of the picture in a new frame of its own (one copy per
+        plane, no conversion), and the faces are pasted straight into that frame's buffers.
+        """
+        if not self.cuda:
+            copy = pic.writable_copy()
+            return DevicePlanes(
+                [torch.from_numpy(v) for v in copy.planes], pic.format, pic.colour, *pic.size, host=copy
+            )
+        planes = []
+        for view in pic.planes:
+            pinned = self._upload_pool.get(view.shape, _TORCH_DTYPE[view.dtype.itemsize])
+            pinned.numpy()[...] = view
+            with torch.cuda.stream(self.h2d):
+                dev = pinned.to(self.device, non_blocking=True)
+                event = torch.cuda.Event()
+                event.record(self.h2d)
+            self._upload_pool.put(pinned, event)
+            self.compute.wait_event(event)
+            dev.record_stream(self.compute)
+            planes.append(dev)
+        return DevicePlanes(planes, pic.format, pic.colour, *pic.size)
+
+    def download_picture(self, dp: DevicePlanes, template: Picture, flags: Tensor | None = None) -> Download:
+        """Start copying a picture's planes back (a new ``Picture`` like ``template``); see ``download``."""
+        if not self.cuda:
+            return Download(image=dp.host, flags_host=None if flags is None else flags.cpu())
+        with torch.cuda.stream(self.compute):
+            flags_dev = None if flags is None else flags.to(torch.uint8).contiguous()
+            ready = torch.cuda.Event()
+            ready.record(self.compute)
+        pinned = [self._download_pool.get(tuple(p.shape), p.dtype) for p in dp.planes]
+        flags_host = None if flags_dev is None else torch.empty(flags_dev.shape, dtype=torch.uint8, pin_memory=True)
+        with torch.cuda.stream(self.d2h):
+            self.d2h.wait_event(ready)
+            for dst, src in zip(pinned, dp.planes, strict=True):
+                src.record_stream(self.d2h)
+                dst.copy_(src, non_blocking=True)
+            if flags_dev is not None and flags_host is not None:
+                flags_dev.record_stream(self.d2h)
+                flags_host.copy_(flags_dev, non_blocking=True)
+            done = torch.cuda.Event()
+            done.record(self.d2h)
+        return Download(event=done, pool=self._download_pool, flags_host=flags_host, planes=pinned, template=template)
+
     # Faces ---------------------------------------------------------------------------------------
+
+    def align_picture(self, dp: DevicePlanes, affines: Sequence[np.ndarray]) -> Tensor:
+        """Aligned crops (B, 3, in, in), float in [-1, 1], of faces of an uploaded picture (``restore.planes``)."""
+        with self.on_compute():
+            return planes.align_faces(dp, affines, self.in_size).div_(127.5).sub_(1.0)
+
+    def compose_picture(
+        self,
+        dp: DevicePlanes,
+        faces: Sequence[Face],
+        affines: Sequence[np.ndarray],
+        crops: Sequence[Tensor],
+        restored: Sequence[Tensor],
+        finite: Sequence[Tensor],
+        blend: BlendConfig | None = None,
+    ) -> list[tuple[int, int, int, int]]:
+        """Paste the faces into the uploaded picture's planes, in place; the regions that may have changed.
+
+        As ``compose``, but in the picture's own format: only each paste region is converted.
+        """
+        with self.on_compute():
+            jobs = [
+                FaceJob(-1, face, np.asarray(a, dtype=np.float64), (c + 1.0) * 127.5, (r + 1.0) * 127.5)
+                for face, a, c, r in zip(faces, affines, crops, restored, strict=True)
+            ]
+            return planes.paste_faces(dp, jobs, finite, blend)
+
+    # Faces (RGB frames) ----------------------------------------------------------------------------
 
     def align(self, image: Tensor, affines: Sequence[np.ndarray]) -> Tensor:
         """Aligned crops (B, 3, in, in), float in [-1, 1], of the faces of one uploaded frame."""

@@ -19,6 +19,7 @@ and the faces' boxes, landmarks and affines are scaled to it.
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import logging
 import time
@@ -35,13 +36,17 @@ from panini_video.config import BlendConfig, RestoreConfig
 from panini_video.download import ProgressCallback
 from panini_video.errors import ProcessingError
 from panini_video.faces.align import alignment_matrix, rescale_affine
+from panini_video.faces.blend import paste_region
 from panini_video.records import Face, FaceJob, Frame, FrameItem
 from panini_video.restore.batcher import Batcher, FrameWindow
 from panini_video.restore.dre_cache import CodeTicket, DreCache
 from panini_video.restore.executor import DeviceExecutor, Download, resolve_device
+from panini_video.restore.planes import DevicePlanes
 from panini_video.runtime.stage import Stage
 
 log = logging.getLogger(__name__)
+
+PASTE_REGION_COLUMNS = ("frame", "x0", "y0", "x1", "y1")  # stats' paste regions: output pixels, end exclusive
 
 
 @dataclass(eq=False)
@@ -62,7 +67,8 @@ class _Entry:
     """One frame in flight."""
 
     item: FrameItem
-    image: Tensor | None = None  # the uploaded frame (None: no device work needed)
+    image: Tensor | None = None  # the uploaded RGB frame (None: no device work needed, or a picture)
+    picture: DevicePlanes | None = None  # the uploaded picture's planes (frames that are a ``Picture``)
     jobs: list[_Job] = field(default_factory=list)
     unaligned: list[Face] = field(default_factory=list)  # faces whose landmarks gave no alignment
     remaining: int = 0
@@ -134,6 +140,8 @@ class RestoreStage(Stage):
         self.frames = 0
         self.faces = 0
         self.faces_failed = 0
+        # (frame, x0, y0, x1, y1) of every region pasting may have changed, flat: the stats and verify read it
+        self.paste_regions = array.array("i")
 
     # Stage protocol ---------------------------------------------------------------------------------
 
@@ -164,8 +172,11 @@ class RestoreStage(Stage):
         faces = list(item.faces)
         with self.executor.on_compute():
             tickets = self.cache.begin_frame(item.index, [f.track for f in faces], item.scene_cut)
-        if faces or self.config.upscale != 1:
-            entry.image = self.executor.upload(item.frame.image)
+        native = not item.frame.is_rgb and self.config.upscale == 1
+        if faces and native:
+            entry.picture = self.executor.upload_picture(item.frame.image)  # type: ignore[arg-type]
+        elif faces or self.config.upscale != 1:  # --upscale enlarges the whole frame in RGB
+            entry.image = self.executor.upload(item.frame.rgb())
         aligned: list[tuple[Face, np.ndarray, CodeTicket]] = []
         for face, ticket in zip(faces, tickets, strict=True):
             try:
@@ -174,8 +185,11 @@ class RestoreStage(Stage):
                 log.debug("frame %d: face %r cannot be aligned", item.index, face)
                 entry.unaligned.append(face)
         if aligned:
-            assert entry.image is not None
-            crops = self.executor.align(entry.image, [a for _, a, _ in aligned])
+            if entry.picture is not None:
+                crops = self.executor.align_picture(entry.picture, [a for _, a, _ in aligned])
+            else:
+                assert entry.image is not None
+                crops = self.executor.align(entry.image, [a for _, a, _ in aligned])
             for i, (face, affine, ticket) in enumerate(aligned):
                 job = _Job(entry, face, affine, crops[i], ticket)
                 entry.jobs.append(job)
@@ -211,10 +225,28 @@ class RestoreStage(Stage):
 
     def _finish(self, entry: _Entry) -> None:
         """All faces of a frame are back: compose it on the device and start its download."""
+        jobs = entry.jobs
+        if entry.picture is not None:
+            regions = self.executor.compose_picture(
+                entry.picture,
+                [j.face for j in jobs],
+                [j.affine for j in jobs],
+                [j.crop for j in jobs],
+                [j.restored for j in jobs],  # type: ignore[misc]
+                [j.finite for j in jobs],  # type: ignore[misc]
+                self.blend,
+            )
+            for x0, y0, x1, y1 in regions:
+                self.paste_regions.extend((entry.item.index, x0, y0, x1, y1))
+            with self.executor.on_compute():
+                flags = torch.stack([j.finite for j in jobs]) if jobs else None  # type: ignore[misc]
+            entry.download = self.executor.download_picture(entry.picture, entry.item.frame.image, flags)  # type: ignore[arg-type]
+            entry.picture = None
+            self._free_jobs(jobs)
+            return
         if entry.image is None:
             entry.download = Download(image=entry.item.frame.image)
             return
-        jobs = entry.jobs
         composed = self.executor.compose(
             entry.image,
             [j.face for j in jobs],
@@ -229,6 +261,14 @@ class RestoreStage(Stage):
             flags = torch.stack([j.finite for j in jobs]) if jobs else None  # type: ignore[misc]
         entry.download = self.executor.download(composed, flags)
         entry.image = None
+        self._free_jobs(jobs)
+        if self.config.upscale == 1:
+            for j in jobs:
+                x0, y0, x1, y1 = paste_region(j.face, entry.item.frame.size)
+                self.paste_regions.extend((entry.item.index, x0, y0, x1, y1))
+
+    @staticmethod
+    def _free_jobs(jobs: list[_Job]) -> None:
         for job in jobs:  # the device memory can go; the flags come back with the frame
             job.crop = job.restored = job.finite = None  # type: ignore[assignment]
 
@@ -287,6 +327,10 @@ class RestoreStage(Stage):
             "dre_batches": self.dre_batches.batches,
             "dre_mode": self.config.dre_mode,
             "tracks": tracks,
+            "paste_regions": {
+                "columns": list(PASTE_REGION_COLUMNS),
+                "rows": np.asarray(self.paste_regions, dtype=np.int64).reshape(-1, 5).tolist(),
+            },
         }
 
 

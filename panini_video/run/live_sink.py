@@ -58,6 +58,7 @@ import numpy as np
 from panini_video.config import FOREVER, IOConfig, LiveConfig
 from panini_video.errors import OutputError, UsageError
 from panini_video.io.encoder import X264_PRESETS, EncoderPlan, try_encoder
+from panini_video.io.picture import Picture, sws_args
 from panini_video.io.probe import VideoInfo
 from panini_video.io.srt import SrtOutputRelay
 from panini_video.io.urls import live_output_kind, mask
@@ -238,7 +239,7 @@ class LiveSink:
     def frames_written(self) -> int:
         return self._counts["frames"]
 
-    def plan(self, size: tuple[int, int]) -> list[EncoderPlan]:
+    def plan(self, size: tuple[int, int], source_pix_fmt: str | None = None) -> list[EncoderPlan]:
         self._plan = plan_live_encoder(self.io, self.live, size)
         return [self._plan]
 
@@ -499,15 +500,19 @@ class LiveSink:
 
     def _encode(self, conn: _Connection, frame: Frame, pts: int, force_key: bool) -> None:
         assert self._plan is not None
-        image = frame.image
         w, h = frame.size
         if (w, h) != self._plan.size:
             pw, ph = self._plan.size
             raise ValueError(f"frame {frame.index} is {w}x{h}, the sink expects {pw}x{ph}")
-        if self._plan.padded:
-            cw, ch = self._plan.coded_size
-            image = np.pad(image, ((0, ch - h), (0, cw - w), (0, 0)), mode="edge")
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24").reformat(format="yuv420p")
+        pic = frame.image
+        if isinstance(pic, Picture) and not self._plan.padded:  # a file played live: one swscale call
+            vf = pic.frame.reformat(format="yuv420p", **sws_args(pic.colour, pic.colour))
+        else:
+            image = frame.rgb()
+            if self._plan.padded:
+                cw, ch = self._plan.coded_size
+                image = np.pad(image, ((0, ch - h), (0, cw - w), (0, 0)), mode="edge")
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24").reformat(format="yuv420p")
         vf.pts = pts
         vf.time_base = self._time_base
         if force_key:

@@ -250,7 +250,7 @@ def run(
     try:
         info = source.info
         size = output_size(config, info)
-        plans = sink.plan(size)  # the encoders refuse bad settings now, not at frame 0
+        plans = sink.plan(size, info.pix_fmt)  # the encoders refuse bad settings now, not at frame 0
         stage_list = build_stages(config, info, fetch_progress=fetch_progress) if stages is None else list(stages)
         memory = plan_memory(config, stage_list, plans)
         runtime = dataclasses.replace(config.runtime, queue_size=memory.queue_size)

@@ -31,8 +31,11 @@ class Sink(Protocol):
     @property
     def frames_written(self) -> int: ...
 
-    def plan(self, size: tuple[int, int]) -> list[EncoderPlan]:
-        """The encoders it will run for frames of ``size`` (checked now; the memory plan counts them)."""
+    def plan(self, size: tuple[int, int], source_pix_fmt: str | None = None) -> list[EncoderPlan]:
+        """The encoders it will run for frames of ``size`` (checked now; the memory plan counts them).
+
+        source_pix_fmt: the input's pixel format, which a file keeps by default.
+        """
         ...
 
     def open(self, info: VideoInfo, size: tuple[int, int], audio: Audio, lookahead: int | None) -> None:
@@ -71,8 +74,8 @@ class FileSink:
     def frames_written(self) -> int:
         return 0 if self._writer is None else self._writer.frames_written
 
-    def plan(self, size: tuple[int, int]) -> list[EncoderPlan]:
-        self._plan = plan_encoder(self.path, self.config, size)
+    def plan(self, size: tuple[int, int], source_pix_fmt: str | None = None) -> list[EncoderPlan]:
+        self._plan = plan_encoder(self.path, self.config, size, source_pix_fmt)
         return [self._plan]
 
     def open(self, info: VideoInfo, size: tuple[int, int], audio: Audio, lookahead: int | None) -> None:
@@ -86,7 +89,7 @@ class FileSink:
             self.config,
             audio_from=audio_from,
             size=None if size == info.size else size,
-            plan=with_lookahead(plan or plan_encoder(self.path, self.config, size), lookahead),
+            plan=with_lookahead(plan or plan_encoder(self.path, self.config, size, info.pix_fmt), lookahead),
         )
 
     def write(self, frame: Frame) -> None:
@@ -118,8 +121,8 @@ class MultiSink:
     def frames_written(self) -> int:
         return min(s.frames_written for s in self.sinks)
 
-    def plan(self, size: tuple[int, int]) -> list[EncoderPlan]:
-        return [p for s in self.sinks for p in s.plan(size)]
+    def plan(self, size: tuple[int, int], source_pix_fmt: str | None = None) -> list[EncoderPlan]:
+        return [p for s in self.sinks for p in s.plan(size, source_pix_fmt)]
 
     def open(self, info: VideoInfo, size: tuple[int, int], audio: Audio, lookahead: int | None) -> None:
         opened: list[Sink] = []

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from panini_video.config import IOConfig
 from panini_video.io import VideoInfo, VideoReader
 from panini_video.io import deinterlace as fields
+from panini_video.io.colour import Colour, stream_colour
 from panini_video.io.probe import probe
 from panini_video.records import AudioPacket, Frame
 
@@ -103,7 +104,8 @@ class FileSource:
     ``io.deinterlace``; the defaults leave the frames as decoded). The decision is made here,
     before any frame is read (idet over the opening frames when it is needed), so ``info``
     already says the rate, time base and frame count of the frames ``frames`` gives out, and
-    ``stats`` says what was detected and done.
+    ``stats`` says what was detected and done. Its colour properties are the resolved ones
+    (``io.colour``: untagged ones assumed, ``--assume-*`` applied), which the output is tagged with.
     """
 
     live = False
@@ -116,22 +118,39 @@ class FileSource:
         deinterlace: str = "off",
         field_order: str = "auto",
         ivtc: bool = False,
+        assume_colorspace: str = "auto",
+        assume_range: str = "auto",
     ) -> None:
         self._probed = probe(path)
+        self.colour: Colour = stream_colour(self._probed, assume_colorspace, assume_range)
         self._threads = decode_threads
         self._reader: VideoReader | None = None
         self._detection: fields.FieldDetection | None = None
         if deinterlace == "auto" or ivtc or (deinterlace != "off" and field_order == "auto"):
             self._detection = fields.detect(self._probed)
         self._plan = fields.plan(self._detection, deinterlace, field_order, ivtc)
-        self._info = fields.output_info(self._probed, self._plan)
+        # the info says what the frames are: their rate after the field filters, their resolved colour
+        c = self.colour
+        self._info = dataclasses.replace(
+            fields.output_info(self._probed, self._plan),
+            color_space=c.matrix,
+            color_range=c.range,
+            color_primaries=c.primaries,
+            color_trc=c.transfer,
+        )
         self._log_plan()
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str], io: IOConfig) -> FileSource:
         """A file source with the run's decoding settings (threads, deinterlace, field order, IVTC)."""
         return cls(
-            path, decode_threads=io.decode_threads, deinterlace=io.deinterlace, field_order=io.field_order, ivtc=io.ivtc
+            path,
+            decode_threads=io.decode_threads,
+            deinterlace=io.deinterlace,
+            field_order=io.field_order,
+            ivtc=io.ivtc,
+            assume_colorspace=io.assume_colorspace,
+            assume_range=io.assume_range,
         )
 
     def _log_plan(self) -> None:
@@ -206,20 +225,38 @@ class FileSource:
             out.update(self._reader.filter_stats)
         return out
 
+    def colour_stats(self) -> dict[str, Any]:
+        """The input's pixel format and the colour its samples were read with (and what was assumed)."""
+        c = self.colour
+        return {
+            "pix_fmt": self._probed.pix_fmt,
+            "matrix": c.matrix,
+            "range": c.range,
+            "primaries": c.primaries,
+            "transfer": c.transfer,
+            "assumed": list(c.assumed),
+        }
+
     def stats(self) -> dict[str, Any]:
         if self._reader is None:
-            return {"deinterlace": self.fields_stats()}
+            return {"deinterlace": self.fields_stats(), "colour": self.colour_stats()}
         return {
             "corrupt_frames": self._reader.corrupt_frames,
             "synthesised_pts": self._reader.synthesised_pts,
             "deinterlace": self.fields_stats(),
+            "colour": self.colour_stats(),
         }
 
     def frames(self, queue_size: int) -> Iterator[Frame]:
         if self._reader is not None:
             raise RuntimeError(f"{self.name}: frames() was already called; make a new FileSource")
         self._reader = VideoReader(
-            self._probed.path, threads=self._threads, queue_size=queue_size, info=self._probed, field_plan=self._plan
+            self._probed.path,
+            threads=self._threads,
+            queue_size=queue_size,
+            info=self._probed,
+            field_plan=self._plan,
+            colour=self.colour,
         )
         return iter(self._reader)
 
@@ -263,7 +300,9 @@ class PacedSource(FileSource):
         index = 0
         self._t0 = time.monotonic()
         while not self._stopped.is_set():
-            self._reader = VideoReader(self._info.path, threads=self._threads, queue_size=queue_size, info=self._info)
+            self._reader = VideoReader(
+                self._info.path, threads=self._threads, queue_size=queue_size, info=self._info, colour=self.colour
+            )
             first: int | None = None
             last = 0
             for frame in self._reader:

@@ -291,6 +291,8 @@ BAD_FLAGS: list[tuple[str, str, str]] = [
     ("--input-option", "noequals", "--input-option"),
     ("--deinterlace", "yadif", "--deinterlace"),
     ("--field-order", "top", "--field-order"),
+    ("--assume-colorspace", "srgb", "--assume-colorspace"),
+    ("--assume-range", "studio", "--assume-range"),
 ]
 
 BAD_PRESET_KEYS: list[tuple[str, str]] = [

@@ -60,7 +60,7 @@ class Invert(Stage):
 
     def process(self, item: FrameItem) -> Iterable[FrameItem]:
         f = item.frame
-        return [FrameItem(Frame(f.index, f.pts, f.time_base, 255 - f.image))]
+        return [FrameItem(Frame(f.index, f.pts, f.time_base, 255 - f.rgb()))]
 
 
 def decode(path: Path) -> dict[str, Any]:

@@ -19,15 +19,18 @@ from tests.io.iomedia import VFR_PTS, video_times
 def test_reader_matches_plain_pyav_decode(clips: dict[str, Path]) -> None:
     path = clips["plain"]
     with av.open(str(path)) as c:
-        expected = [(f.pts, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+        # PyAV's own yuv420p array: the Y, U and V planes one after the other, as decoded
+        expected = [(f.pts, f.format.name, f.to_ndarray()) for f in c.decode(video=0)]
     with VideoReader(path) as reader:
         frames = list(reader)
     assert [f.index for f in frames] == list(range(len(expected)))
-    assert [f.pts for f in frames] == [p for p, _ in expected]
-    for frame, (_, image) in zip(frames, expected, strict=True):
-        assert isinstance(frame, Frame)
+    assert [f.pts for f in frames] == [p for p, _, _ in expected]
+    for frame, (_, pix_fmt, samples) in zip(frames, expected, strict=True):
+        assert isinstance(frame, Frame) and not frame.is_rgb
         assert frame.time_base == reader.info.time_base
-        np.testing.assert_array_equal(frame.image, image)
+        assert frame.image.format.name == pix_fmt == "yuv420p"  # kept as decoded: no conversion
+        flat = np.concatenate([p.ravel() for p in frame.image.planes])
+        np.testing.assert_array_equal(flat, samples.ravel())
 
 
 def test_reader_keeps_irregular_pts(clips: dict[str, Path]) -> None:

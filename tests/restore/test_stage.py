@@ -47,8 +47,10 @@ def test_result_does_not_depend_on_batching(clip_items: list[FrameItem], tiny_mo
     assert eight.stats()["batch_size_mean"] == 8.0  # one batch across all 8 frames
     assert [x.index for x in a] == [x.index for x in b] == [x.index for x in items]
     for x, y, src in zip(a, b, items, strict=True):
-        assert face_changed(src.frame.image, x.frame.image, src)  # the face was restored
-        diff = np.abs(x.frame.image.astype(int) - y.frame.image.astype(int)).max()
+        assert face_changed(src.frame.rgb(), x.frame.rgb(), src)  # the face was restored
+        diff = max(
+            np.abs(p.astype(int) - q.astype(int)).max() for p, q in zip(x.frame.image.planes, y.frame.image.planes, strict=True)
+        )
         assert diff <= 1, f"frame {x.index}: batch 1 and batch 8 differ by {diff} grey levels"
 
 
@@ -97,10 +99,11 @@ def test_failed_face_keeps_its_original_pixels(clip_items: list[FrameItem], tiny
     assert len(failed) == 1 and stage.stats()["faces_failed"] == 1
     bad = failed[0]
     src = clip_items[bad.index]
-    np.testing.assert_array_equal(bad.frame.image, src.frame.image)
+    for p, q in zip(bad.frame.image.planes, src.frame.image.planes, strict=True):
+        np.testing.assert_array_equal(p, q)
     for x in out:
         if x is not bad:
-            assert face_changed(clip_items[x.index].frame.image, x.frame.image, x)
+            assert face_changed(clip_items[x.index].frame.rgb(), x.frame.rgb(), x)
 
 
 def test_scene_cut_restarts_the_track_code(clip_items: list[FrameItem], tiny_model: PaniniNet) -> None:
@@ -131,12 +134,12 @@ def test_upscale_enlarges_the_frame_and_its_faces(clip_items: list[FrameItem], t
     items = clip_items[:4]
     out = run_stage(RestoreStage(config(upscale=2, batch_size=4), model=tiny_model), items)
     for x, src in zip(out, items, strict=True):
-        h, w, _ = src.frame.image.shape
+        h, w, _ = src.frame.rgb().shape
         assert x.frame.image.shape == (2 * h, 2 * w, 3)
         assert x.frame.pts == src.frame.pts
         np.testing.assert_allclose(x.faces[0].box, src.faces[0].box * 2 + 0.5, rtol=1e-6)
         # Outside the face's paste region the frame is the bicubic enlargement of the input.
-        background = upscale_frame(torch.from_numpy(src.frame.image).permute(2, 0, 1), 2)
+        background = upscale_frame(torch.from_numpy(src.frame.rgb()).permute(2, 0, 1), 2)
         expected = background.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
         x0, y0, x1, y1 = paste_region(src.faces[0], (2 * w, 2 * h), scale=2)
         mask = np.ones((2 * h, 2 * w), bool)
