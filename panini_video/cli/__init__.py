@@ -27,11 +27,13 @@ SUBCOMMANDS = {
     "weights": "panini_video.cli.weights",
     "bench": "panini_video.cli.bench",
     "batch": "panini_video.cli.batch",
+    "verify": "panini_video.cli.verify",
 }
 USAGE = """usage: panini-video IN OUT [options]        restore the faces of a video
        panini-video faces IN... [--json PATH|-]  what the pipeline sees
        panini-video weights fetch|import|list    manage model and detector weights
        panini-video batch INPUT... --out DIR     many files, resumable (--status DIR)
+       panini-video verify IN OUT [--stats PATH] an output checked against its input
        panini-video bench model|io|faces|pipeline|stability ...
 Run 'panini-video --help' or 'panini-video COMMAND --help' for the options."""
 # Appended to the main command's --help: argparse there knows only ``IN OUT``.
@@ -40,6 +42,7 @@ COMMANDS_HELP = """commands:
   weights ACTION     fetch, import and list the Panini-Net and RetinaFace weights
   bench NAME         benchmarks: model, io, faces, pipeline, stability, live, batch, gpu
   batch INPUT...     many files into --out DIR, resumable after any stop; --status DIR, --ray
+  verify IN OUT      frames, timestamps, audio and the samples outside the faces compared (--stats PATH)
 Run 'panini-video COMMAND --help' for a command's options."""
 
 
