@@ -42,6 +42,7 @@ from panini_video.restore.batcher import Batcher, FrameWindow
 from panini_video.restore.dre_cache import CodeTicket, DreCache
 from panini_video.restore.executor import DeviceExecutor, Download, resolve_device
 from panini_video.restore.planes import DevicePlanes
+from panini_video.restore.tracklog import TrackLog
 from panini_video.runtime.stage import Stage
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ class RestoreStage(Stage):
         self.faces_failed = 0
         # (frame, x0, y0, x1, y1) of every region pasting may have changed, flat: the stats and verify read it
         self.paste_regions = array.array("i")
+        self.track_log = TrackLog()  # each track's range, sizes and sharpest face (the provenance report)
 
     # Stage protocol ---------------------------------------------------------------------------------
 
@@ -304,10 +306,17 @@ class RestoreStage(Stage):
         self.faces += len(jobs)
         self.faces_failed += failed
         frame = item.frame if image is item.frame.image else dataclasses.replace(item.frame, image=image)
+        for j in jobs:
+            if not j.failed and j.face.track >= 0 and up == 1:
+                self.track_log.add(item.index, j.face, item.frame, frame)
         faces = item.faces if up == 1 else tuple(_scaled_face(f, up) for f in item.faces)
         return dataclasses.replace(item, frame=frame, faces=faces, jobs=tuple(jobs))
 
     # Figures ----------------------------------------------------------------------------------------
+
+    def artifacts(self) -> dict[str, Any]:
+        """What the report shows beyond the figures: each track with its sharpest face's thumbnails."""
+        return {"tracks": self.track_log.tracks()}
 
     def stats(self) -> dict[str, Any]:
         """What this stage did, for ``--stats-json``: faces, failures, batches, and each track's code."""

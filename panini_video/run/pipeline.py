@@ -68,13 +68,15 @@ class RunReport:
     stage_stats: dict[str, Any] = dataclasses.field(default_factory=dict)  # a stage's own figures, by name
     memory: MemoryPlan | None = None  # the queue depth chosen for the memory budget
     live: dict[str, Any] | None = None  # a live run's health totals (run.health.LiveMonitor.totals)
+    # what stages keep for the report beyond figures (restore: each track's thumbnails); not in to_dict()
+    artifacts: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def fps(self) -> float:
         return self.frames_out / self.wall_s if self.wall_s > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "artifacts"}
         data.update(fps=self.fps, graph=self.graph.to_dict(), config=self.config.to_dict())
         data["memory"] = None if self.memory is None else self.memory.to_dict()
         return data
@@ -341,6 +343,7 @@ def run(
         stage_stats=stage_stats,
         memory=memory,
         live=None if monitor is None else monitor.totals(),
+        artifacts={s.name: a for s in graph_stages if hasattr(s, "artifacts") and (a := s.artifacts())},
     )
 
 
