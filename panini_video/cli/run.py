@@ -173,6 +173,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--stats-json", metavar="PATH|-", help="write the run's figures (per stage) as JSON (-: stdout)"
     )
+    parser.add_argument(
+        "--report", metavar="PATH", help="write the file's provenance report after the output: JSON, or HTML for .html"
+    )
     add_overwrite_options(parser)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="errors only, no progress bar")
@@ -436,6 +439,10 @@ def run(args: argparse.Namespace) -> int:
     targets = [Output(o, "OUT") for o in files]
     if args.stats_json is not None:  # an empty path is refused by the output rule, not ignored
         targets.append(Output(args.stats_json, "--stats-json", stdout_ok=True))
+    if args.report is not None:
+        if live_run or not files:
+            raise UsageError("--report describes a file read into a file; this run reads or writes a live stream")
+        targets.append(Output(args.report, "--report"))
     if not outputs.check_outputs(targets, [] if kind is not None else [args.input], overwrite_mode(args)):
         log.warning("%s exists; skipped (-n)", ", ".join(files))
         return 0
@@ -462,6 +469,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.stats_json is not None:
         write_stats(args.stats_json, report)
+    if args.report is not None:  # after the output is complete: the report probes and verifies it
+        from panini_video.report import build_report, write_report
+
+        write_report(args.report, build_report(report, output_paths=files))
     if not args.quiet and progress is None:  # no bar was drawn: one line says what happened
         print(summary_line(report, config.annotate), file=sys.stderr)
     return 0
