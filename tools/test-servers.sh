@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp python3-gst-1.0 gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
-  gstreamer1.0-libav libnginx-mod-rtmp nginx-light srt-tools ffmpeg
+  gstreamer1.0-libav libnginx-mod-rtmp nginx-light srt-tools ffmpeg chromium
 )
 missing=()
 for p in "${packages[@]}"; do
