@@ -29,6 +29,7 @@ from panini_video.errors import OutputError, PaniniError
 from panini_video.io.audio import DROPPED_TAGS, AudioRemuxer
 from panini_video.io.colour import HD_LINES, RGB_MATRIX, Colour, stream_colour
 from panini_video.io.encoder import EncoderPlan, plan_encoder
+from panini_video.io.hdr import carry_hdr
 from panini_video.io.picture import Picture, plane_format, sws_args
 from panini_video.io.probe import VideoInfo, ffmpeg_url
 from panini_video.outputs import Output, check_outputs, commit, temp_path
@@ -103,8 +104,9 @@ class VideoWriter:
     def _add_video_stream(self) -> av.video.stream.VideoStream:
         plan, info = self.plan, self.info
         rate = info.frame_rate if info.frame_rate > 0 else Fraction(25)
+        options = carry_hdr(plan.codec, plan.options, info.path, self.path)  # HDR10 metadata, where it can go
         try:
-            stream = self._container.add_stream(plan.codec, rate=rate, options=dict(plan.options))
+            stream = self._container.add_stream(plan.codec, rate=rate, options=options)
         except (av.FFmpegError, ValueError) as e:
             raise OutputError(f"{self.path}: {self._container.format.name} cannot hold {plan.codec} ({e})") from e
         if not isinstance(stream, av.VideoStream):
