@@ -34,7 +34,7 @@ section{background:#fff;border:1px solid #ddd5c4;border-radius:6px;margin:16px 0
 h2{font-size:17px;margin:4px 0 10px;color:#23395b}
 h3{font-size:14px;margin:12px 0 6px}
 table{border-collapse:collapse;margin:4px 0 8px}
-th,td{border:1px solid #e3ddd0;padding:3px 8px;text-align:left;vertical-align:top}
+th,td{border:1px solid #e3ddd0;padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f0ebe0;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 code,.hash{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
@@ -51,6 +51,8 @@ def esc(value: Any) -> str:
     """``value`` as HTML text (None as an em dash)."""
     if value is None:
         return "&mdash;"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return esc(f"{value:.6g}")
     if isinstance(value, list | dict):
@@ -130,14 +132,14 @@ def file_section(title: str, sid: str, entry: dict[str, Any]) -> str:
         grid_rows = [
             [s.get("index"), s.get("kind"), s.get("codec"), s.get("time_base"), _stream_details(s)] for s in streams
         ]
-        out.append("<h3>Streams</h3>" + grid(cols, grid_rows))
+        out.append("<h3>Streams</h3>" + grid(cols, grid_rows, raw_columns=frozenset({4})))
     out.append("</section>")
     return "".join(out)
 
 
 def _stream_details(stream: dict[str, Any]) -> str:
     skip = {"index", "kind", "codec", "time_base"}
-    return ", ".join(f"{k} {v}" for k, v in stream.items() if k not in skip)
+    return ", ".join(f"{esc(k)} {esc(v)}" for k, v in stream.items() if k not in skip)
 
 
 def run_section(report: dict[str, Any]) -> str:
@@ -226,14 +228,40 @@ def tracks_section(tracks: dict[str, Any]) -> str:
     return f'<section id="tracks"><h2>Tracks</h2>{count}{body}</section>'
 
 
+def nested(value: Any, depth: int = 0) -> str:
+    """A JSON value as HTML: dicts as key/value tables, lists of dicts as one table, the rest as text."""
+    if depth > 4:
+        return esc(value)
+    if isinstance(value, dict):
+        if not value:
+            return esc(None)
+        body = "".join(
+            f'<tr><th>{esc(k)}</th><td data-key="{esc(k)}">{_status(k, v) or nested(v, depth + 1)}</td></tr>'
+            for k, v in value.items()
+        )
+        return f"<table>{body}</table>"
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        columns = list(dict.fromkeys(k for v in value for k in v))
+        rows = [[_status(c, v.get(c)) or nested(v.get(c), depth + 1) for c in columns] for v in value]
+        return grid(columns, rows, raw_columns=frozenset(range(len(columns))))
+    return esc(value)
+
+
+def _status(key: str, value: Any) -> str:
+    """A ``status`` cell coloured by its verdict; empty for any other key."""
+    if key != "status" or not isinstance(value, str):
+        return ""
+    cls = {"ok": "ok", "failed": "bad", "error": "bad"}.get(value, "muted")
+    return f'<span class="{cls}">{esc(value)}</span>'
+
+
 def verification_section(ver: dict[str, Any]) -> str:
     status = ver.get("status", "not run")
-    cls = {"ok": "ok", "failed": "bad", "error": "bad"}.get(status, "muted")
-    out = [f'<section id="verification"><h2>Verification</h2><p>Status: <span class="{cls}" data-key="status">']
-    out.append(f"{esc(status)}</span></p>")
-    rest = [(k, v) for k, v in ver.items() if k != "status"]
+    out = ['<section id="verification"><h2>Verification</h2><p>Status: ']
+    out.append(f'<b data-key="verification-status">{_status("status", status)}</b></p>')
+    rest = {k: v for k, v in ver.items() if k != "status"}
     if rest:
-        out.append(kv_table(rest))
+        out.append(nested(rest))
     out.append("</section>")
     return "".join(out)
 
