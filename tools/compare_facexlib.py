@@ -109,7 +109,7 @@ def frames(args: argparse.Namespace) -> int:
             for frame in reader:
                 if frame.index % args.every == 0:
                     name = out / f"{Path(video).stem}_{frame.index:03d}.png"
-                    cv2.imwrite(str(name), cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
+                    cv2.imwrite(str(name), cv2.cvtColor(frame.rgb(), cv2.COLOR_RGB2BGR))
     return 0
 
 

@@ -65,7 +65,7 @@ def trace_clip(detector: Any, path: Path, limit: int | None = None, strength: fl
     start = time.perf_counter()
 
     def run_batch(frames: list[Any]) -> None:
-        for frame, det in zip(frames, detector.detect([f.image for f in frames]), strict=True):
+        for frame, det in zip(frames, detector.detect([f.rgb() for f in frames]), strict=True):
             item = FrameItem(frame=frame, faces=det.to_faces())
             out.counts.append(len(det))
             raw = raw_chain(item)

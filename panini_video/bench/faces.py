@@ -269,7 +269,7 @@ def speed_section(detector: Any, testdata: Path, args: argparse.Namespace) -> di
     with VideoReader(testdata / CROWD) as reader:
         for frame in reader:
             if frame.index % 10 == 0:
-                frames.append(frame.image)
+                frames.append(frame.rgb())
             if len(frames) == 4:
                 break
     detectors = {}

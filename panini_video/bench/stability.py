@@ -154,7 +154,7 @@ def face_regions(items: Sequence[FrameItem]) -> list[Region]:
     prev_gray: np.ndarray | None = None
     prev_tracks: set[int] = set()
     for t, item in enumerate(items):
-        gray = cv2.cvtColor(item.frame.image, cv2.COLOR_RGB2GRAY)
+        gray = cv2.cvtColor(item.frame.rgb(), cv2.COLOR_RGB2GRAY)
         tracks = {f.track for f in item.faces if f.track >= 0}
         faces = [f for f in item.faces if f.track in prev_tracks]
         if prev_gray is not None and prev_gray.shape == gray.shape and not item.scene_cut and faces:
@@ -218,7 +218,7 @@ def restore_frames(items: Sequence[FrameItem], config: RunConfig, model: Any) ->
     out: list[FrameItem] = drive(stage, items)
     if [o.frame.index for o in out] != [i.frame.index for i in items]:
         raise RuntimeError("the restore stage did not return every frame once, in order")
-    return [o.frame.image for o in out], stage.stats()
+    return [o.frame.rgb() for o in out], stage.stats()
 
 
 def weighted_track_mean(tracks: Sequence[dict[str, Any]], key: str) -> float:
@@ -247,7 +247,7 @@ def bench(
     items = detect_items(path, config, frames, detector)
     regions = face_regions(items)
     log.info("%d frames, %d face comparisons", len(items), len(regions))
-    rows: list[dict[str, Any]] = [{"name": "input", **flicker([it.frame.image for it in items], regions)}]
+    rows: list[dict[str, Any]] = [{"name": "input", **flicker([it.frame.rgb() for it in items], regions)}]
     stats: dict[str, Any] = {}
     for mode in ("track", "frame"):
         mode_config = dataclasses.replace(config, restore=dataclasses.replace(config.restore, dre_mode=mode))

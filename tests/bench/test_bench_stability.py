@@ -79,7 +79,7 @@ def _moving_items(shift: tuple[float, float], frames: int = 4, cut_at: int | Non
 
 def test_the_flow_compensates_the_input_motion() -> None:
     items = _moving_items((3.0, 2.0))
-    images = [it.frame.image for it in items]
+    images = [it.frame.rgb() for it in items]
     regions = stability.face_regions(items)
     assert [r.t for r in regions] == [1, 2, 3]
     compensated = stability.flicker(images, regions)
@@ -151,7 +151,7 @@ def test_a_flickering_restorer_scores_above_the_input(
 ) -> None:
     items, regions = clip_faces
     config = _config(testdata, device="cpu")
-    reference = stability.flicker([it.frame.image for it in items], regions)["mean"]
+    reference = stability.flicker([it.frame.rgb() for it in items], regions)["mean"]
     steady, _ = stability.restore_frames(items, config, BrightnessNet(0.0))
     flickering, _ = stability.restore_frames(items, config, BrightnessNet(0.15))
     steady_mean = stability.flicker(steady, regions)["mean"]

@@ -26,7 +26,7 @@ from tests.cuda.frames import BF16_MAX, BF16_MEAN, CROWD, FP32_REL, ONE_FACE, af
 
 def run_frame(ex: DeviceExecutor, item: FrameItem) -> dict[str, Any]:
     """One frame through every step of the executor, as the restore stage chains them."""
-    image = ex.upload(item.frame.image)
+    image = ex.upload(item.frame.rgb())
     mats = affines(item, ex.in_size)
     crops = ex.align(image, mats)
     codes = ex.codes(list(crops))
@@ -75,7 +75,7 @@ def test_every_step_matches_the_cpu_on_a_crowd_frame(
     ref = run_frame(executor(tiny_net, "cpu", "fp32"), item)
     got = run_frame(executor(tiny_net, device, precision), item)
     check_close(got, ref, precision)
-    assert np.abs(ref["frame"].astype(int) - item.frame.image).mean() > 0.1  # the faces were pasted
+    assert np.abs(ref["frame"].astype(int) - item.frame.rgb()).mean() > 0.1  # the faces were pasted
 
 
 @pytest.mark.cuda
@@ -118,7 +118,7 @@ def test_a_nan_face_is_flagged_and_keeps_its_pixels(testdata: Path, tiny_net: Pa
     want = [i != bad for i in range(len(item.faces))]
     assert got["flags"] == want  # the flags came back with the frame
     assert torch.isfinite(got["out"]).all() and not got["out"][bad].any()  # zeroed, cannot poison a paste
-    h, w, _ = item.frame.image.shape
+    h, w, _ = item.frame.rgb().shape
     regions = [paste_region(f, (w, h)) for f in item.faces]
     x0, y0, x1, y1 = regions[bad]
     only_bad = np.zeros((h, w), bool)
@@ -127,11 +127,11 @@ def test_a_nan_face_is_flagged_and_keeps_its_pixels(testdata: Path, tiny_net: Pa
         if i != bad:
             only_bad[b0:b1, a0:a1] = False
     assert only_bad.sum() > 1000  # some of the face is nobody else's paste region
-    np.testing.assert_array_equal(got["frame"][only_bad], item.frame.image[only_bad])
+    np.testing.assert_array_equal(got["frame"][only_bad], item.frame.rgb()[only_bad])
     for i, (a0, b0, a1, b1) in enumerate(regions):
         if i != bad:
             region = np.s_[b0:b1, a0:a1]
-            assert np.abs(got["frame"][region].astype(int) - item.frame.image[region]).mean() > 0.5
+            assert np.abs(got["frame"][region].astype(int) - item.frame.rgb()[region]).mean() > 0.5
 
 
 SIZES = [(360, 640), (1080, 1920), (512, 388), (720, 1280), (2160, 3840), (1, 2)]
@@ -175,3 +175,28 @@ def test_auto_precision_is_bf16_on_this_gpu(tiny_net: PaniniNet) -> None:
     assert torch.cuda.is_bf16_supported()  # Ampere and later; the H200 is Hopper
     assert resolve_precision("auto", cuda) == "bf16"
     assert executor(tiny_net, "cuda", "auto").precision == "bf16"
+
+
+def run_picture(ex: DeviceExecutor, item: FrameItem) -> dict[str, Any]:
+    """One frame through the picture path (planes up, regions converted, planes down)."""
+    pic = ex.upload_picture(item.frame.image)
+    mats = affines(item, ex.in_size)
+    crops = ex.align_picture(pic, mats)
+    codes = ex.codes(list(crops))
+    out, finite = ex.restore(list(crops), list(codes))
+    regions = ex.compose_picture(pic, list(item.faces), mats, list(crops), list(out), list(finite))
+    down = ex.download_picture(pic, item.frame.image, torch.stack(list(finite)))
+    result = down.result()
+    return {"planes": [p.copy() for p in result.planes], "regions": regions, "flags": down.flags()}
+
+
+@pytest.mark.parametrize("device", [pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_the_picture_path_matches_the_cpu(testdata: Path, tiny_net: PaniniNet, device: str) -> None:
+    """Planes pasted on the GPU equal the CPU's within one code; outside the regions, exactly the input."""
+    (item,) = tracked(testdata, CROWD, 1)
+    ref = run_picture(executor(tiny_net, "cpu", "fp32"), item)
+    got = run_picture(executor(tiny_net, device, "fp32"), item)
+    assert got["regions"] == ref["regions"] and got["flags"] == ref["flags"]
+    for a, b, src in zip(got["planes"], ref["planes"], item.frame.image.planes, strict=True):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+        assert (a != src).any() or not ref["regions"]

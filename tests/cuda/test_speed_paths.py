@@ -21,7 +21,7 @@ from tests.cuda.frames import CROWD, FP32_REL, affines, relative_error, tracked
 
 def restored(ex: DeviceExecutor, testdata: Path) -> torch.Tensor:
     (item,) = tracked(testdata, CROWD, 1)
-    image = ex.upload(item.frame.image)
+    image = ex.upload(item.frame.rgb())
     crops = list(ex.align(image, affines(item, ex.in_size)))
     out, finite = ex.restore(crops, list(ex.codes(crops)))
     assert bool(finite.all())
