@@ -224,7 +224,12 @@ def tracks_section(tracks: dict[str, Any]) -> str:
         )
     cols = ["track", "first frame", "last frame", "faces", "median face size", "sharpest face, before / after"]
     count = f'<p>Tracks: <b data-key="tracks">{esc(tracks.get("count"))}</b></p>'
-    body = grid(cols, rows, raw_columns=frozenset({5})) if rows else '<p class="muted">No faces were tracked.</p>'
+    if rows:
+        body = grid(cols, rows, raw_columns=frozenset({5}))
+    elif tracks.get("count"):
+        body = '<p class="muted">This run restored no faces (annotate): it kept no record of each track.</p>'
+    else:
+        body = '<p class="muted">No faces were tracked.</p>'
     return f'<section id="tracks"><h2>Tracks</h2>{count}{body}</section>'
 
 

@@ -9,7 +9,9 @@ screenshot must show the thumbnails the page carries (found in it by template ma
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import html
 import json
 import re
 import shutil
@@ -25,6 +27,7 @@ import torch
 
 from panini_video.cli import main
 from panini_video.models import VARIANTS, PaniniNet, save_model
+from panini_video.report.html import render_html
 from panini_video.report.identity import MIB, file_identity
 from panini_video.report.images import decode_data_uri
 
@@ -159,6 +162,26 @@ def test_report_follows_the_output_rules(files: dict[str, Path], tmp_path: Path)
     assert main(run_args(files, out, "--report", str(tmp_path / "missing" / "r.json"))) == 4
     assert main(run_args(files, out, "--realtime", "--report", str(tmp_path / "r.json"))) == 2  # a live run
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]  # nothing written, no temporary left
+
+
+def test_annotate_report_names_no_restore_model(files: dict[str, Path], tmp_path: Path) -> None:
+    out, report = tmp_path / "annotated.mp4", tmp_path / "report.json"
+    assert main(run_args(files, out, "--annotate", "--preset", "ultrafast", "--report", str(report))) == 0
+    rep = json.loads(report.read_text())
+    assert rep["weights"]["restore"] is None and rep["settings"]["annotate"] is True
+    assert rep["weights"]["detector"]["sha256"] == sha256(files["detector"].read_bytes())
+    assert rep["tracks"] == {"count": 1, "source": "stats", "rows": []}  # tracked, but no face restored
+    assert "kept no record of each track" in render_html(rep)
+
+
+def test_html_escapes_every_value(json_run: dict[str, Any]) -> None:
+    rep = copy.deepcopy(json_run["report"])
+    hostile = '<img src=x onerror="alert(1)">.mp4'
+    rep["input"]["identity"]["path"] = hostile
+    rep["settings"]["io"]["codec"] = "</td><script>alert(2)</script>"
+    page = render_html(rep)
+    assert "<img src=x" not in page and "<script>" not in page
+    assert html.escape(hostile) in page and "&lt;/td&gt;&lt;script&gt;" in page
 
 
 def chromium() -> str:
