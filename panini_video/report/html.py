@@ -22,6 +22,7 @@ TRANSFER_NAMES |= {13: "iec61966-2-1 (sRGB)", 14: "bt2020-10", 15: "bt2020-12", 
 TRANSFER_NAMES |= {18: "arib-std-b67 (HLG)"}
 COLOUR_NAMES = {"matrix": MATRIX_NAMES, "range": RANGE_NAMES, "primaries": PRIMARY_NAMES, "transfer": TRANSFER_NAMES}
 
+WIDE_COLUMNS = 6  # a list of records with more fields than this is shown one table per record
 # nothing is fetched: pictures only from data: URIs, the one inline style sheet, no script at all
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 CSS = """
@@ -30,12 +31,12 @@ header{background:#23395b;color:#fff;padding:18px 28px}
 header h1{margin:0 0 4px;font-size:22px}
 header p{margin:0;opacity:.85}
 main{padding:8px 28px 40px;max-width:1200px}
-section{background:#fff;border:1px solid #ddd5c4;border-radius:6px;margin:16px 0;padding:12px 18px}
+section{background:#fff;border:1px solid #ddd5c4;border-radius:6px;margin:16px 0;padding:12px 18px;overflow-x:auto}
 h2{font-size:17px;margin:4px 0 10px;color:#23395b}
 h3{font-size:14px;margin:12px 0 6px}
 table{border-collapse:collapse;margin:4px 0 8px}
-th,td{border:1px solid #e3ddd0;padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
-th{background:#f0ebe0;font-weight:600}
+th,td{border:1px solid #e3ddd0;padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:break-word}
+th{background:#f0ebe0;font-weight:600;white-space:nowrap}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 code,.hash{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
 .ok{color:#1d6b2f;font-weight:600}.bad{color:#a31d1d;font-weight:600}.muted{color:#777}
@@ -247,6 +248,8 @@ def nested(value: Any, depth: int = 0) -> str:
         return f"<table>{body}</table>"
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         columns = list(dict.fromkeys(k for v in value for k in v))
+        if len(columns) > WIDE_COLUMNS:  # too wide for one row each: one table per item
+            return "".join(nested(v, depth + 1) for v in value)
         rows = [[_status(c, v.get(c)) or nested(v.get(c), depth + 1) for c in columns] for v in value]
         return grid(columns, rows, raw_columns=frozenset(range(len(columns))))
     return esc(value)
