@@ -179,6 +179,7 @@ class IOConfig(_Section):
     deinterlace: Deinterlace = "auto"
     field_order: FieldOrder = "auto"  # auto: idet's majority, else the stream's flag, else tff
     ivtc: bool = False  # telecined 29.97i film back to 23.976 (fieldmatch + decimate)
+    verify: bool = False  # after each file: panini-video verify against the input (a failed check: exit 5)
     # what untagged samples mean (io.colour): auto = BT.709 from 720 lines up, else BT.601; limited range
     assume_colorspace: AssumeColorspace = "auto"
     assume_range: AssumeRange = "auto"

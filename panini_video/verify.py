@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from panini_video.errors import InputError, UsageError
+from panini_video.errors import InputError, ProcessingError, UsageError
 from panini_video.io.picture import Picture, PlaneFormat
 from panini_video.io.probe import VideoInfo, open_input, probe
 from panini_video.io.reader import VideoReader
@@ -582,3 +582,28 @@ def _sample_check(
     return SampleCheck(
         status, lossless, codec, info_in.pix_fmt, info_out.pix_fmt, regions, tally.frames, planes, detail
     )
+
+
+# -- after a run -----------------------------------------------------------------------------------
+
+
+def verify_outputs(
+    input: str | os.PathLike[str], outputs: Sequence[str | os.PathLike[str]], stats: dict[str, Any]
+) -> list[Verification]:
+    """Verify each file a run wrote against its input, with the run's stats (``RunReport.to_dict()``)."""
+    results = []
+    for output in outputs:
+        result = verify_files(input, output, stats)
+        log.info("verify %s: %s", output, "ok" if result.ok else "FAILED: " + "; ".join(result.failures))
+        results.append(result)
+    return results
+
+
+def require_ok(results: Sequence[Verification]) -> None:
+    """ProcessingError (exit 5) naming every failed check; the outputs stay where they are, for inspection."""
+    failed = [r for r in results if not r.ok]
+    if failed:
+        text = "; ".join(f"{r.output}: " + ", ".join(r.failures) for r in failed)
+        raise ProcessingError(
+            f"verify: {text} (the output is kept for inspection; run panini-video verify for details)"
+        )

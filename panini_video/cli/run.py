@@ -186,6 +186,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     g.add_argument("--preset", help="x264 speed preset (ultrafast ... veryslow)")
     g.add_argument("--pix-fmt", help="pixel format of the output (default: the input's, where the encoder takes it)")
     g.add_argument("--profile", help="prores: proxy, lt, standard, hq, 4444, 4444xq; dnxhr: lb, sq, hq, hqx, 444")
+    g.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        help="check each output file against the input when written (panini-video verify; archival: on); "
+        "a failed check exits 5",
+    )
     g = parser.add_argument_group("input")
     g.add_argument(
         "--deinterlace",
@@ -274,6 +280,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any] | Any]:
             "deinterlace": args.deinterlace,
             "field_order": args.field_order,
             "ivtc": args.ivtc,
+            "verify": args.verify,
             "assume_colorspace": args.assume_colorspace,
             "assume_range": args.assume_range,
         },
@@ -469,10 +476,20 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.stats_json is not None:
         write_stats(args.stats_json, report)
+    verified = None
+    if config.io.verify and files and not live_run:  # a live run's recording is not the input's every frame
+        from panini_video.verify import verify_outputs
+
+        verified = verify_outputs(args.input, files, report.to_dict())
     if args.report is not None:  # after the output is complete: the report probes and verifies it
         from panini_video.report import build_report, write_report
 
-        write_report(args.report, build_report(report, output_paths=files))
+        made = None if not verified else verified[0].to_dict()
+        write_report(args.report, build_report(report, output_paths=files, verification=made))
+    if verified:
+        from panini_video.verify import require_ok
+
+        require_ok(verified)  # after the stats and the report, which say what failed
     if not args.quiet and progress is None:  # no bar was drawn: one line says what happened
         print(summary_line(report, config.annotate), file=sys.stderr)
     return 0
