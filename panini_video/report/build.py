@@ -102,7 +102,7 @@ def conversion_section(stats: dict[str, Any], out_facts: dict[str, Any] | None) 
     source = stats.get("stage_stats", {}).get("source", {})
     output = None
     if out_facts is not None:
-        output = {k: out_facts.get(k) for k in ("container", "codec", "profile", "pix_fmt", "colour")}
+        output = {k: out_facts.get(k) for k in ("container", "codec", "profile", "pix_fmt", "colour", "hdr")}
     return {
         "deinterlace": source.get("deinterlace"),
         "colour": source.get("colour"),

@@ -108,7 +108,7 @@ def file_section(title: str, sid: str, entry: dict[str, Any]) -> str:
         ("SHA-256 of the first MiB", f'<span class="hash">{esc(ident.get("sha256_first_mib"))}</span>'),
         ("SHA-256 of the last MiB", f'<span class="hash">{esc(ident.get("sha256_last_mib"))}</span>'),
     ]
-    raw = frozenset({"SHA-256 of the first MiB", "SHA-256 of the last MiB", "colour"})
+    raw = frozenset({"SHA-256 of the first MiB", "SHA-256 of the last MiB", "colour", "HDR metadata"})
     out = [f'<section id="{sid}"><h2>{esc(title)}</h2>']
     if facts is None:
         out.append(kv_table(rows, raw) + f'<p class="bad">{esc(entry.get("error", "not probed"))}</p></section>')
@@ -125,6 +125,7 @@ def file_section(title: str, sid: str, entry: dict[str, Any]) -> str:
         ("rotation", facts.get("rotation")),
         ("sample aspect ratio", facts.get("sample_aspect_ratio")),
         ("colour", colour_text(facts.get("colour"))),
+        ("HDR metadata", nested(facts["hdr"]) if facts.get("hdr") else "none"),
     ]
     out.append(kv_table(rows, raw))
     streams = facts.get("streams") or []

@@ -18,6 +18,7 @@ from typing import Any
 import av
 
 from panini_video.errors import InputError
+from panini_video.io.hdr import read_hdr
 from panini_video.io.probe import probe
 
 MIB = 1 << 20
@@ -94,6 +95,15 @@ def _profile(path: Path, index: int) -> str | None:
     return str(profile) if profile else None
 
 
+def _hdr(path: Path, index: int) -> dict[str, Any] | None:
+    """The static HDR metadata of the first frame (mastering display, content light), None when it has none."""
+    try:
+        hdr = read_hdr(path, index)
+    except (av.FFmpegError, OSError):
+        return None
+    return None if hdr is None else hdr.as_dict()
+
+
 def media_facts(path: str | os.PathLike[str]) -> dict[str, Any]:
     """What a probe reads from a video file: container, codec, profile, pix_fmt, size, rate, count, colour, streams."""
     info = probe(path)
@@ -117,6 +127,7 @@ def media_facts(path: str | os.PathLike[str]) -> dict[str, Any]:
             "primaries": info.color_primaries,
             "transfer": info.color_trc,
         },
+        "hdr": _hdr(info.path, info.video_index),
         "streams": [
             {
                 "index": s.index,
