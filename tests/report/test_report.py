@@ -138,9 +138,14 @@ def test_json_report_carries_the_verification(json_run: dict[str, Any]) -> None:
     except ImportError:
         assert ver["status"] == "not run" and "verif" in ver["reason"]
         return
-    assert ver["status"] in ("ok", "failed") and (ver["status"] == "ok") == ver["ok"]
+    assert ver["status"] == "ok" and ver["ok"] is True and ver["stats_given"] is True
     assert ver["frames"]["input"] == ver["frames"]["output"] == FRAMES
-    assert ver["samples"]["changed"] == 0  # FFV1 from the input's pix_fmt: nothing changed outside the faces
+    assert ver["timestamps"]["compared"] == FRAMES and ver["timestamps"]["differ"] == 0
+    (audio,) = ver["audio"]
+    assert audio["packets_in"] == audio["packets_out"] > 0 and audio["same_bytes"] is True
+    # FFV1 in the input's pix_fmt: nothing changed outside the paste regions, which the stats gave
+    assert ver["samples"]["lossless"] is True and ver["samples"]["changed"] == 0
+    assert ver["samples"]["regions"] == FRAMES  # one face in each frame
 
 
 def test_report_follows_the_output_rules(files: dict[str, Path], tmp_path: Path) -> None:
@@ -199,6 +204,7 @@ def test_html_report_renders_in_chromium(files: dict[str, Path], html_run: dict[
     assert '<b data-key="tracks">1</b>' in dom
     assert sha256(files["tiny"].read_bytes()) in dom
     assert '<td data-key="codec">h264</td>' in dom  # the x264 --crf 0 output, probed
+    assert '<b data-key="verification-status"><span class="ok">ok</span></b>' in dom
     # the screenshot: a page drawn, and the thumbnails drawn in it
     shot = tmp_path / "page.png"
     headless(page, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1200,2600")
