@@ -32,11 +32,16 @@ HTML_SUFFIXES = (".html", ".htm")
 NOT_RUN = "not run"
 
 
+def _plain(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as JSON values only (fractions, paths and tuples as JSON writes them)."""
+    return json.loads(json.dumps(data, default=str))
+
+
 def stats_dict(run: RunReport) -> dict[str, Any]:
     """The run's ``--stats-json`` figures as plain JSON values (arrays and records left out)."""
     data = run.to_dict()
     data.pop("artifacts", None)  # pictures, not figures
-    return json.loads(json.dumps(data, default=str))
+    return _plain(data)
 
 
 def _track_row(track: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +99,7 @@ def _verify(input_path: str, output_path: str, stats: dict[str, Any]) -> dict[st
     except PaniniError as e:
         log.warning("verification of %s failed to run: %s", output_path, e)
         return {"status": "error", "reason": str(e)}
-    return {"status": "ok" if result.ok else "failed", **json.loads(json.dumps(result.to_dict(), default=str))}
+    return {"status": "ok" if result.ok else "failed", **_plain(result.to_dict())}
 
 
 def conversion_section(stats: dict[str, Any], out_facts: dict[str, Any] | None) -> dict[str, Any]:
@@ -133,7 +138,7 @@ def build_report(
             log.warning("the output %s cannot be described in the report: %s", p, e)
             outs.append({"identity": {"path": p}, "probe": None, "error": str(e)})
     if verification is not None:
-        checked = {"status": "ok" if verification.get("ok") else "failed", **verification}
+        checked = {"status": "ok" if verification.get("ok") else "failed", **_plain(verification)}
     elif verify and paths:
         checked = _verify(run.input, paths[0], stats)
     else:
