@@ -565,7 +565,9 @@ def _sample_check(
     planes = tally.planes()
     changed = sum(p.changed for p in planes)
     per_plane = ", ".join(f"{p.plane} {p.changed}" for p in planes)
-    where = f"{changed} samples differ outside the {regions} paste regions of {tally.frames} frames ({per_plane})"
+    compared = sum(p.compared for p in planes)
+    where = f"{changed} of the {compared} samples outside the {regions} paste regions of {tally.frames} frames differ"
+    where += f" ({per_plane})"
     if lossless:
         status: Status = "ok" if changed == 0 else "failed"
         detail = f"{codec} is lossless: {where}"
@@ -599,11 +601,15 @@ def verify_outputs(
     return results
 
 
+class VerificationError(ProcessingError):
+    """An output failed ``verify`` (exit 5): the same settings would make the same output, so it is not retried."""
+
+
 def require_ok(results: Sequence[Verification]) -> None:
-    """ProcessingError (exit 5) naming every failed check; the outputs stay where they are, for inspection."""
+    """VerificationError naming every failed check; the outputs stay where they are, for inspection."""
     failed = [r for r in results if not r.ok]
     if failed:
         text = "; ".join(f"{r.output}: " + ", ".join(r.failures) for r in failed)
-        raise ProcessingError(
+        raise VerificationError(
             f"verify: {text} (the output is kept for inspection; run panini-video verify for details)"
         )

@@ -17,6 +17,11 @@ output folder. ``--out-name`` takes a template of ``{folder}`` (the file's folde
 INPUT; empty at the top), ``{stem}``, ``{suffix}`` (the input's extension when the writer has a
 muxer for it, else ``.mkv``, which takes every audio codec), ``{name}`` (the input's file name) and
 ``{input}`` (the INPUT's own name).
+
+The suffix follows the output's codec when one is set (``io.codec``; the archival preset's
+FFV1): the input's extension when that codec may go in it, else the first container the codec
+may go in (``io.encoder.CODEC_CONTAINERS``): FFV1 from an ``.mp4`` is written as ``.mkv``,
+ProRes as ``.mov``, x264 from a ``.mov`` stays ``.mov``.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from panini_video.errors import InputError, UsageError
-from panini_video.io.encoder import CONTAINERS
+from panini_video.io.encoder import CODEC_ALIASES, CODEC_CONTAINERS, CONTAINERS
 
 log = logging.getLogger(__name__)
 
@@ -209,19 +214,29 @@ def check_template(template: str) -> None:
         raise UsageError(f"--out-name {template!r}: gives no file name; end it with a name such as {{stem}}{{suffix}}")
 
 
-def output_suffix(path: Path) -> str:
-    """The input's extension when the writer has a muxer for it, else ``.mkv``."""
+def output_suffix(path: Path, codec: str | None = None) -> str:
+    """The output's extension for an input at ``path`` encoded with ``codec`` (None: from the extension).
+
+    The input's extension when the writer has a muxer for it and ``codec`` may go in it; else the
+    codec's first container; else ``.mkv``.
+    """
     ext = path.suffix.lower()
+    places = CODEC_CONTAINERS.get(CODEC_ALIASES.get(codec.lower(), codec)) if codec else None
+    if places is not None:
+        return path.suffix if ext in places else places[0]
     return path.suffix if ext in CONTAINERS else FALLBACK_SUFFIX
 
 
-def output_path(item: BatchInput, out_dir: Path, template: str = DEFAULT_OUT_NAME) -> Path:
-    """Where ``item``'s output goes under ``out_dir`` (see the module doc); never outside it."""
+def output_path(item: BatchInput, out_dir: Path, template: str = DEFAULT_OUT_NAME, codec: str | None = None) -> Path:
+    """Where ``item``'s output goes under ``out_dir`` (see the module doc); never outside it.
+
+    codec: the output's encoder (``io.codec``), which may change the suffix (``output_suffix``).
+    """
     folder = item.rel.parent.as_posix()
     fields = {
         "folder": "" if folder == "." else folder,
         "stem": item.path.stem,
-        "suffix": output_suffix(item.path),
+        "suffix": output_suffix(item.path, codec),
         "name": item.path.name,
         "input": Path(item.root.lstrip("@")).name,
     }

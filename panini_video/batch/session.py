@@ -41,6 +41,7 @@ class BatchOptions:
     shard: tuple[int, int] | None = None
     retries: int = 2
     overwrite: Overwrite = "refuse"
+    codec: str | None = None  # the output's encoder (io.codec): the outputs' suffix follows it
 
     @property
     def ledger_path(self) -> Path:
@@ -98,7 +99,7 @@ def list_files(options: BatchOptions) -> list[tuple[BatchInput, Path]]:
     """The batch's files (this shard's) with their outputs; UsageError for outputs that collide."""
     out_dir = options.out_dir.absolute()
     found = find_inputs(list(options.inputs), exclude=(out_dir,))
-    pairs = [(item, output_path(item, out_dir, options.out_name)) for item in found]
+    pairs = [(item, output_path(item, out_dir, options.out_name, options.codec)) for item in found]
     if options.shard is not None:
         pairs = select_shard(pairs, options.shard, key=lambda p: p[1].relative_to(out_dir).as_posix())
     by_output: dict[Path, BatchInput] = {}

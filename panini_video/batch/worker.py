@@ -11,10 +11,18 @@ temporary name, renamed into a second temporary name of ours when the encoder fi
 frames of that file are counted by demuxing it, and only when they equal the frames decoded from
 the input is it renamed over the output. A kill at any moment leaves temporary files (named by
 the dead process, removed by the next run) and never a finished-looking output.
+
+With ``io.verify`` (the archival preset) the output is then checked against its input by
+``panini_video.verify`` (frames, timestamps, audio packets, and for a lossless codec every
+sample outside the faces' paste regions). A file that fails is still renamed into place, so it
+can be inspected (``panini-video verify IN OUT`` says exactly what differs), but its ledger row
+is ``failed`` with ``verify: ...`` as the reason and it is not retried: the same settings would
+make the same bytes. Only a ``done`` row vouches for an output.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -106,6 +114,10 @@ def count_video_frames(path: str | os.PathLike[str]) -> int:
 
 def classify(exc: BaseException) -> tuple[bool, bool]:
     """(permanent, fatal) for an exception a file's run raised."""
+    from panini_video.verify import VerificationError
+
+    if isinstance(exc, VerificationError):  # deterministic output: a retry would fail the same way
+        return True, False
     if isinstance(exc, WeightsError):
         return True, True
     if isinstance(exc, (InputError, UsageError)):
@@ -227,6 +239,11 @@ class FileWorker:
                 raise ProcessingError(
                     f"{job.input}: the output holds {written} frames, the input gave {report.frames_in}; not kept"
                 )
+            verified = None
+            if self.config.io.verify:
+                from panini_video.verify import verify_files
+
+                verified = verify_files(job.input, temp, report.to_dict())
             if stop is not None and stop.is_set():
                 raise Interrupted("the batch was stopped")
             size = temp.stat().st_size
@@ -235,6 +252,10 @@ class FileWorker:
             source.close()
             temp.unlink(missing_ok=True)
             raise
+        if verified is not None:
+            from panini_video.verify import require_ok
+
+            require_ok([dataclasses.replace(verified, output=str(output))])  # kept, but the row fails
         faces = report.stage_stats.get("restore", {}).get("faces")
         if faces is None:
             faces = report.stage_stats.get("track", {}).get("faces")

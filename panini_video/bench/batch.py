@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="panini-bench-batch-") as tmp:
         for jobs in counts:
             out = Path(tmp) / f"jobs{jobs}"
-            options = BatchOptions((args.input,), out, overwrite="overwrite")
+            options = BatchOptions((args.input,), out, overwrite="overwrite", codec=config.io.codec)
             summary = run_batch(options, f"bench-{jobs}", lambda n, j=jobs: ThreadExecutor(worker, j))
             done = [r for r in summary.rows if r.state == "done"]
             if not done:

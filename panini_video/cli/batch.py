@@ -340,6 +340,7 @@ def run(args: argparse.Namespace) -> int:
         shard=args.shard,
         retries=args.retries,
         overwrite=overwrite,
+        codec=config.io.codec,
     )
     if args.ray is not None:
         from panini_video.batch.ray_runner import RayExecutor
