@@ -1,19 +1,20 @@
 """``panini-video bench io IN``: decode+encode through the stage graph against a plain PyAV loop.
 
-Both sides do the same work on the same file in the same run: decode the video (FFmpeg's
-threads), convert every frame to RGB and back, encode it with the encoder the output's extension
-picks (same options), and copy the audio. The graph side is ``run_pipeline`` with no face stages
-(reader thread, source, reorder and encode threads, bounded queues); the plain side is one loop
-in one thread. The figure is the ratio graph fps / plain fps: what the graph's threads and queues
-cost (below 1) or gain by overlapping decode and encode (above 1).
+The sides do the same job on the same file in the same run: decode the video (FFmpeg's
+threads), encode it with the encoder the output's extension picks (same options), and copy the
+audio. The graph side is ``run_pipeline`` with no face stages (reader thread, source, reorder
+and encode threads, bounded queues), its frames ``Picture`` records in their decoded pixel
+format, handed to the encoder as they are. The plain side is one loop in one thread that takes
+every frame through RGB and back, which is what the graph did before frames stayed in their
+decoded format (issue 13): graph / plain is what keeping the format (and the threads) gains.
 
 Where Debian's ``ffmpeg`` command line is installed, a third side runs it on the same file with
 the same encoder settings (``-c:v libx264 -preset P [-crf C] -pix_fmt yuv420p``, every frame
-passed with its timestamp, the audio copied): the rate a user gets from FFmpeg itself, which
-converts no frame to RGB and back. The ratio graph / ffmpeg is the target of issue 13 (at least
-0.95 at 1080p once frames stay in their decoded pixel format). Its peak memory is ffmpeg's, as
+passed with its timestamp, the audio copied): the rate a user gets from FFmpeg itself. The ratio
+graph / ffmpeg is issue 13's target (at least 0.95 at 1080p). Its peak memory is ffmpeg's, as
 the measuring child's ``RUSAGE_CHILDREN`` reports it (the child is a bare Python, so what it
-folds in is small).
+folds in is small). The report also gives the bytes one frame in flight takes: as the graph
+holds it (the decoded format) and as an RGB frame (before).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.repeat < 1:
         raise UsageError("--repeat must be at least 1")
     from panini_video.io import probe
+    from panini_video.io.picture import picture_bytes
 
     info = probe(src)  # typed InputError before any child starts
     sides = (*SIDES, "ffmpeg") if FFMPEG and not getattr(args, "no_ffmpeg", False) else SIDES
@@ -75,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         "repeat": args.repeat,
         "encoder": {"ext": args.ext, "preset": args.preset or "medium", "crf": args.crf},
         "queue_size": args.queue_size,
+        "frame_bytes": {"picture": picture_bytes(info.pix_fmt, info.size), "rgb": picture_bytes(None, info.size)},
+        "pix_fmt": info.pix_fmt,
         **summary,
         "machine": _machine(),
     }
@@ -163,6 +167,8 @@ def _print_table(r: dict[str, Any]) -> None:
     print(f"ratio graph/plain: {r['ratio']:.2f}x fps, {r['peak_rss_ratio']:.2f}x peak memory (median of {r['repeat']})")
     if "ratio_ffmpeg" in r:
         print(f"ratio graph/ffmpeg CLI: {r['ratio_ffmpeg']:.2f}x fps")
+    fb = r["frame_bytes"]
+    print(f"a frame in flight: {fb['picture'] / 2**20:.2f} MiB as {r['pix_fmt']}, {fb['rgb'] / 2**20:.2f} MiB as RGB")
 
 
 # -- the child side: one measurement, result as one JSON line on stdout --------------------------

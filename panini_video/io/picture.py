@@ -220,6 +220,15 @@ class Picture:
         return self.thumbnail(None)
 
 
+def picture_bytes(pix_fmt: str | None, size: tuple[int, int]) -> int:
+    """Bytes one frame of ``size`` takes in flight: as a ``Picture`` of ``pix_fmt``'s twin, or RGB when None."""
+    w, h = size
+    fmt = plane_format(native_format(pix_fmt)) if pix_fmt else None
+    if fmt is None:
+        return w * h * 3
+    return sum(pw * ph for pw, ph in (fmt.plane_size(i, w, h) for i in range(fmt.planes))) * fmt.dtype.itemsize
+
+
 def sws_args(src: Colour | None, dst: Colour | None) -> dict[str, int]:
     """reformat() keywords that make swscale use these matrices and ranges (its default is BT.601 limited)."""
     args: dict[str, int] = {}

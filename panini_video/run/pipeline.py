@@ -24,6 +24,7 @@ from panini_video.config import RunConfig
 from panini_video.errors import UsageError
 from panini_video.io import VideoInfo
 from panini_video.io.encoder import X264_LOOKAHEAD, X264_PER_LOOKAHEAD, EncoderPlan, encoder_frames
+from panini_video.io.picture import picture_bytes
 from panini_video.records import Frame, FrameItem
 from panini_video.run.health import LiveMonitor
 from panini_video.run.late import LateGate
@@ -163,23 +164,32 @@ def frames_held(config: RunConfig, stages: Sequence[Stage]) -> float:
     return held
 
 
-def plan_memory(config: RunConfig, stages: Sequence[Stage], plans: EncoderPlan | Sequence[EncoderPlan]) -> MemoryPlan:
+def plan_memory(
+    config: RunConfig,
+    stages: Sequence[Stage],
+    plans: EncoderPlan | Sequence[EncoderPlan],
+    pix_fmt: str | None = None,
+) -> MemoryPlan:
     """Queue depth and x264 look-ahead for ``config.runtime.max_memory`` (default: a quarter of RAM).
 
     The encoder is by far the largest holder (x264 medium keeps about 68 pictures), so when one
     frame per queue does not fit, its look-ahead is shortened first: compression loses a little,
-    memory stays within the budget.
+    memory stays within the budget. pix_fmt: the format frames travel in (a file's pictures,
+    ``io.picture.picture_bytes``); None: RGB (live sources, ``--upscale``). The encoders' holdings
+    were measured in RGB frames of their picture size and are counted so.
     """
     plans = [plans] if isinstance(plans, EncoderPlan) else list(plans)
     budget = config.runtime.max_memory or default_budget()
-    frame_bytes = max(p.size[0] * p.size[1] for p in plans) * 3
+    size = max((p.size for p in plans), key=lambda s: s[0] * s[1])
+    frame_bytes = picture_bytes(pix_fmt, size)
+    rgb_frames = size[0] * size[1] * 3 / frame_bytes  # one RGB frame of the encoders' counts, in frames
     queues = len(stages) + 3  # the reader's, one before each stage, the reorder buffer's and the sink's
     cores = os.cpu_count() or 1
     fixed = frames_held(config, stages)
     x264 = [p for p in plans if p.codec in ("libx264", "libx264rgb")]
 
     def encoders(lookahead: int | None) -> float:  # what the encoders hold, x264's look-ahead cut to this
-        return sum(
+        return rgb_frames * sum(
             encoder_frames(p.codec, p.options.get("preset"), cores, lookahead if p in x264 else None) for p in plans
         )
 
@@ -187,7 +197,7 @@ def plan_memory(config: RunConfig, stages: Sequence[Stage], plans: EncoderPlan |
     if x264:
         default = max(X264_LOOKAHEAD.get(p.options.get("preset") or "medium", 40) for p in x264)
         room = budget / frame_bytes - fixed - queues - encoders(0)
-        fits = max(0, int(room / (X264_PER_LOOKAHEAD * len(x264))))
+        fits = max(0, int(room / (rgb_frames * X264_PER_LOOKAHEAD * len(x264))))
         if fits < default:
             lookahead = fits
             log.info("x264 look-ahead %d frames instead of %d, to fit the memory budget", fits, default)
@@ -254,7 +264,9 @@ def run(
         size = output_size(config, info)
         plans = sink.plan(size, info.pix_fmt)  # the encoders refuse bad settings now, not at frame 0
         stage_list = build_stages(config, info, fetch_progress=fetch_progress) if stages is None else list(stages)
-        memory = plan_memory(config, stage_list, plans)
+        rgb = live or config.restore.upscale != 1 or config.annotate  # these frames are (or become) RGB
+        in_flight = None if rgb else info.pix_fmt  # a file's frames are pictures of its own format
+        memory = plan_memory(config, stage_list, plans, in_flight)
         runtime = dataclasses.replace(config.runtime, queue_size=memory.queue_size)
         # a live source's preset drops the oldest frame rather than wait; a pipe on standard input
         # may block instead (its writer waits, nothing is lost): the config says which
