@@ -104,6 +104,12 @@ class VideoWriter:
     def _add_video_stream(self) -> av.video.stream.VideoStream:
         plan, info = self.plan, self.info
         rate = info.frame_rate if info.frame_rate > 0 else Fraction(25)
+        # the input's time base for both the codec and the stream: pts are copied, never re-derived;
+        # MXF holds a constant frame rate only (its muxer takes no other time base): 1/fps, pts rescaled
+        self.time_base = info.time_base
+        if self.path.suffix.lower() == ".mxf":
+            self.time_base = mxf_time_base(self.path, info)
+            rate = 1 / self.time_base
         options = carry_hdr(plan.codec, plan.options, info.path, self.path)  # HDR10 metadata, where it can go
         try:
             stream = self._container.add_stream(plan.codec, rate=rate, options=options)
@@ -116,9 +122,8 @@ class VideoWriter:
             stream.codec_context.thread_type = "FRAME"
         stream.width, stream.height = plan.coded_size
         stream.pix_fmt = plan.pix_fmt
-        # the input's time base for both the codec and the stream: pts are copied, never re-derived
-        stream.codec_context.time_base = info.time_base
-        stream.time_base = info.time_base
+        stream.codec_context.time_base = self.time_base
+        stream.time_base = self.time_base
         if info.rotation:
             stream.set_display_rotation(info.rotation)
         # tag the output as the input was tagged (resolved); RGB frames are converted with the same matrix
@@ -161,12 +166,12 @@ class VideoWriter:
         pts = self._pts_of(frame)
         vf = self._video_frame(frame)
         vf.pts = pts
-        vf.time_base = self.info.time_base
+        vf.time_base = self.time_base
         try:
             for pkt in self._stream.encode(vf):
                 self._container.mux(pkt)
             if self._audio is not None:
-                self._audio.pump(self._container, float(pts * self.info.time_base))
+                self._audio.pump(self._container, float(pts * self.time_base))
         except (av.FFmpegError, OSError) as e:
             self.abort()
             raise OutputError(
@@ -193,12 +198,12 @@ class VideoWriter:
         return rgb.reformat(format=self.plan.pix_fmt, **self._color_args)
 
     def _pts_of(self, frame: Frame) -> int:
-        """The frame's pts in the input time base; made strictly increasing if it is not."""
+        """The frame's pts in the stream's time base (the input's; 1/fps in MXF); made strictly increasing."""
         pts = frame.pts
-        if pts is not None and frame.time_base is not None and frame.time_base != self.info.time_base:
-            pts = round(pts * frame.time_base / self.info.time_base)
+        if pts is not None and frame.time_base is not None and frame.time_base != self.time_base:
+            pts = round(pts * frame.time_base / self.time_base)
         if pts is None:
-            step = max(1, round(1 / (self.info.frame_rate * self.info.time_base))) if self.info.frame_rate else 1
+            step = max(1, round(1 / (self.info.frame_rate * self.time_base))) if self.info.frame_rate else 1
             pts = 0 if self._last_pts is None else self._last_pts + step
         if self._last_pts is not None and pts <= self._last_pts:
             log.warning(
@@ -267,3 +272,33 @@ def output_colour(colour: Colour, pix_fmt: str, height: int) -> Colour:
     if colour.matrix == RGB_MATRIX:
         return dataclasses.replace(colour, matrix=1 if height >= HD_LINES else 6, range=1)
     return colour
+
+
+# the frame rates FFmpeg's MXF muxer writes (its content package rates; each one tried with DNxHR)
+MXF_RATES = tuple(
+    Fraction(n, d)
+    for n, d in [(24000, 1001), (24, 1), (25, 1), (30000, 1001), (30, 1), (48000, 1001), (48, 1), (50, 1)]
+    + [(60000, 1001), (60, 1), (72, 1), (75, 1), (90, 1), (96, 1), (100, 1), (120000, 1001), (120, 1)]
+)
+
+
+def mxf_time_base(path: Path, info: VideoInfo) -> Fraction:
+    """1/fps for an MXF output: the input's average rate, snapped to the MXF rate within 0.1 % of it.
+
+    MXF stores one frame per edit unit at a constant rate: variable frame timing is not kept
+    (frames are written one after another, which is logged); a rate MXF has no slot for is an
+    OutputError naming the containers that keep it.
+    """
+    rate = info.frame_rate if info.frame_rate > 0 else Fraction(25)
+    near = min(MXF_RATES, key=lambda r: abs(r - rate))
+    if abs(near - rate) > rate / 1000:
+        known = ", ".join(f"{float(r):.3f}".rstrip("0").rstrip(".") for r in MXF_RATES)
+        raise OutputError(f"{path}: MXF holds the frame rates {known}; the input is {float(rate):.3f} fps: write .mov")
+    if info.base_rate and info.base_rate != info.frame_rate:
+        log.warning(
+            "%s: MXF holds a constant frame rate: frames are written one after another at %s fps; "
+            "the input's variable frame timing is not kept (write .mov or .mkv to keep it)",
+            path,
+            near,
+        )
+    return 1 / near

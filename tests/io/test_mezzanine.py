@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -12,6 +14,7 @@ import pytest
 
 from panini_video.cli import main
 from panini_video.config import IOConfig
+from panini_video.errors import OutputError
 from panini_video.io import VideoWriter, probe
 from panini_video.records import Frame
 
@@ -107,4 +110,35 @@ def test_unsupported_combinations_exit_2_before_any_file(
     err = capsys.readouterr().err
     assert code == 2, err
     assert words in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("rate", "time_base", "step", "mxf_rate"),
+    [
+        (Fraction(25), Fraction(1, 12800), 512, Fraction(25)),  # the clip's own 25 fps
+        (Fraction(2997, 100), Fraction(1, 11988), 400, Fraction(30000, 1001)),  # 29.97 written as NTSC's rate
+    ],
+)
+def test_dnxhr_into_mxf_decodes_back_at_one_frame_per_edit_unit(
+    source: Path, tmp_path: Path, rate: Fraction, time_base: Fraction, step: int, mxf_rate: Fraction
+) -> None:
+    """MXF takes only 1/fps as the time base: the input's pts are rescaled to it, frames one per tick."""
+    info = dataclasses.replace(probe(source), frame_rate=rate, base_rate=rate, time_base=time_base)
+    dst = tmp_path / "a.mxf"
+    images = _frames(4)
+    with VideoWriter(dst, info, IOConfig(codec="dnxhr"), audio_from=None) as w:
+        for i, im in enumerate(images):
+            w.write(Frame(i, 3 * step + i * step, time_base, im))  # starting three frames in, as a cut would
+    with av.open(str(dst)) as c:
+        v = c.streams.video[0]
+        assert (c.format.name, v.codec_context.name, v.time_base) == ("mxf", "dnxhd", 1 / mxf_rate)
+        pts = [f.pts for f in c.decode(v)]
+    assert len(pts) == 4 and pts == list(range(pts[0], pts[0] + 4))
+
+
+def test_a_rate_mxf_cannot_hold_is_refused_naming_mov(source: Path, tmp_path: Path) -> None:
+    info = dataclasses.replace(probe(source), frame_rate=Fraction(1350, 61))  # 22.13 fps (a variable-rate clip)
+    with pytest.raises(OutputError, match=r"MXF holds the frame rates .*22\.131 fps: write \.mov"):
+        VideoWriter(tmp_path / "a.mxf", info, IOConfig(codec="dnxhr"), audio_from=None)
     assert list(tmp_path.iterdir()) == []
