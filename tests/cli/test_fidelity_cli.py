@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,10 @@ from tests.io.fidelity_media import (
     SKIN,
     FidelityClips,
     ffmpeg_rgb,
+    patch_box,
+    patch_samples,
     probe_video,
+    raw_planes,
     session_clips,
 )
 
@@ -92,28 +94,6 @@ def clips(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> FidelityC
 @pytest.fixture(scope="module")
 def runs(clips: FidelityClips, tiny_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Runs:
     return Runs(clips, tiny_file, tmp_path_factory.mktemp("fidelity_runs"))
-
-
-def raw_planes(path: Path, pix_fmt: str) -> list[list[np.ndarray]]:
-    """Every frame's planes (Y, Cb, Cr at their own sizes) as the ffmpeg CLI decodes them, in ``pix_fmt``."""
-    stream = probe_video(path)
-    w, h = int(stream["width"]), int(stream["height"])
-    sub = {"yuv420p": (1, 1), "yuv422p": (1, 0), "yuv444p": (0, 0)}[pix_fmt.removesuffix("10le")]
-    dtype = np.dtype("<u2") if pix_fmt.endswith("10le") else np.dtype(np.uint8)
-    sizes = [(h, w), (h >> sub[1], w >> sub[0]), (h >> sub[1], w >> sub[0])]
-    args = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]
-    done = subprocess.run(args, capture_output=True, timeout=120, check=True)
-    data = np.frombuffer(done.stdout, dtype)
-    per_frame = sum(a * b for a, b in sizes)
-    assert data.size % per_frame == 0
-    frames = []
-    for k in range(data.size // per_frame):
-        chunk, planes, at = data[k * per_frame : (k + 1) * per_frame], [], 0
-        for ph, pw in sizes:
-            planes.append(chunk[at : at + ph * pw].reshape(ph, pw))
-            at += ph * pw
-        frames.append(planes)
-    return frames
 
 
 def regions_by_frame(stats: dict[str, Any]) -> dict[int, list[tuple[int, int, int, int]]]:
@@ -209,40 +189,31 @@ def test_an_untagged_input_gives_an_explicitly_tagged_output(
     assert "matrix" in colour["assumed"] and colour["pix_fmt"] == "yuv420p"
 
 
-def test_a_skin_tone_patch_survives_a_bt709_source_within_one_code_value(
-    runs: Runs,
-    clips: FidelityClips,
-) -> None:
+def test_a_skin_tone_patch_survives_a_bt709_source_within_one_code_value(runs: Runs, clips: FidelityClips) -> None:
     out, stats, _ = runs("bt709", ".mkv", "--codec", "ffv1")
     px, py, pw, ph = PATCH
     for regions in regions_by_frame(stats).values():  # the patch is away from every paste region
         assert not region_mask((320, 180), regions)[py : py + ph, px : px + pw].any()
-    (src,), (dst,) = raw_planes(clips["bt709"], "yuv420p")[:1], raw_planes(out, "yuv420p")[:1]
-    inner = (slice(py // 2 + 2, (py + ph) // 2 - 2), slice(px // 2 + 2, (px + pw) // 2 - 2))  # chroma samples
-    luma = (slice(2 * inner[0].start, 2 * inner[0].stop), slice(2 * inner[1].start, 2 * inner[1].stop))
-    assert np.array_equal(src[0][luma], dst[0][luma]) and np.array_equal(src[1][inner], dst[1][inner])
+    src, dst = raw_planes(clips["bt709"], "yuv420p")[0], raw_planes(out, "yuv420p")[0]
+    for a, b in zip(patch_samples(src, (1, 1)), patch_samples(dst, (1, 1)), strict=True):
+        assert np.array_equal(a, b)  # the patch's Y'CbCr as it was
     skin = np.array(SKIN, np.float32)
-    ours = patch_rgb(dst, inner, luma, Colour(1, 1, 1, 1))
-    theirs = ffmpeg_rgb(out, "bt709")[0][luma].astype(np.float32)
+    ours = to_rgb(patch_samples(dst, (1, 1)), Colour(1, 1, 1, 1))
+    theirs = ffmpeg_rgb(out, "bt709")[0][patch_box()].astype(np.float32)
     assert np.abs(ours - skin).max() <= 1.0  # the patch is still the skin tone
     assert np.abs(ours - theirs).max() <= 1.0  # and our BT.709 maths is ffmpeg's
     # The same patch in the BT.601 clip, read with BT.709's matrix (what a wrong guess does): off by more.
-    (other,) = raw_planes(clips["bt601"], "yuv420p")[:1]
-    assert np.abs(patch_rgb(other, inner, luma, Colour(6, 1, 6, 6)) - skin).max() <= 1.0
-    misread = patch_rgb(other, inner, luma, Colour(1, 1, 1, 1))
-    assert (
-        np.abs(misread - skin).max() > 3.0
-        and np.abs(misread - ffmpeg_rgb(clips["bt601"], "bt601")[0][luma]).max() > 3.0
-    )
+    other = patch_samples(raw_planes(clips["bt601"], "yuv420p")[0], (1, 1))
+    assert np.abs(to_rgb(other, Colour(6, 1, 6, 6)) - skin).max() <= 1.0
+    misread = to_rgb(other, Colour(1, 1, 1, 1))
+    assert np.abs(misread - skin).max() > 3.0
+    assert np.abs(misread - ffmpeg_rgb(clips["bt601"], "bt601")[0][patch_box()]).max() > 3.0
 
 
-def patch_rgb(
-    planes: list[np.ndarray], inner: tuple[slice, slice], luma: tuple[slice, slice], colour: Colour
-) -> np.ndarray:
-    """(h, w, 3) RGB, rounded, of a flat 4:2:0 area: ``inner`` chroma samples, ``luma`` the pixels they cover."""
-    y = torch.from_numpy(planes[0][luma].astype(np.float32))
-    cb, cr = (torch.from_numpy(np.repeat(np.repeat(p[inner], 2, 0), 2, 1).astype(np.float32)) for p in planes[1:])
-    return ycc_to_rgb(y, cb, cr, colour, 8).round().permute(1, 2, 0).numpy()
+def to_rgb(samples: list[np.ndarray], colour: Colour, bits: int = 8) -> np.ndarray:
+    """(h, w, 3) RGB, rounded, of Y', Cb, Cr at one size, by ``io.colour.ycc_to_rgb``."""
+    y, cb, cr = (torch.from_numpy(p.astype(np.float32)) for p in samples)
+    return ycc_to_rgb(y, cb, cr, colour, bits).clamp(0, 255).round().permute(1, 2, 0).numpy()
 
 
 @pytest.mark.parametrize(

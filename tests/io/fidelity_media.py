@@ -32,7 +32,7 @@ PATCH = (8, 8, 48, 32)  # x, y, width, height: top left, far from the face (whol
 MASTER_DISPLAY = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
 MAX_CLL = (1000, 400)
 TIMEOUT = 120  # s, any one ffmpeg or ffprobe call
-SWS = "accurate_rnd+full_chroma_int"
+SWS = "accurate_rnd+full_chroma_int:sws_dither=none"
 
 # --colorspace NAME -> ffmpeg's four tags (matrix, primaries, transfer, range)
 TAGS = {
@@ -70,8 +70,8 @@ X265_HDR = (
 RECIPES = {
     r.name: r
     for r in (
-        Recipe("p422_10", "yuv422p10le", X264, "bt709"),  # x264 High 4:2:2, 10-bit
-        Recipe("p444_10", "yuv444p10le", ("-c:v", "ffv1"), "bt601"),  # FFV1, 10-bit 4:4:4
+        Recipe("p422_10", "yuv422p10le", X264, "bt709", patch=True),  # x264 High 4:2:2, 10-bit
+        Recipe("p444_10", "yuv444p10le", ("-c:v", "ffv1"), "bt601", patch=True),  # FFV1, 10-bit 4:4:4
         Recipe("bt709", "yuv420p", X264_LOSSLESS, "bt709", ".mp4", patch=True),
         Recipe("bt601", "yuv420p", X264_LOSSLESS, "bt601", ".mp4", patch=True),  # the same content, BT.601's matrix
         Recipe("untagged", "yuv420p", X264, None),
@@ -80,6 +80,49 @@ RECIPES = {
         Recipe("hdr10_mp4", "yuv420p10le", X265_HDR, "hdr10", ".mp4"),
     )
 }
+
+
+def patch_samples(planes: list[np.ndarray], sub: tuple[int, int], margin: int = 8) -> list[np.ndarray]:
+    """Y', Cb, Cr of the skin patch's interior (``margin`` luma px in), chroma repeated up to luma size.
+
+    sub: log2 chroma subsampling (x, y). The margin keeps clear of the patch's edges, where
+    chroma samples straddle patch and picture.
+    """
+    px, py, pw, ph = PATCH
+    x0, y0, x1, y1 = px + margin, py + margin, px + pw - margin, py + ph - margin
+    out = [planes[0][y0:y1, x0:x1]]
+    for c in planes[1:3]:
+        part = c[y0 >> sub[1] : y1 >> sub[1], x0 >> sub[0] : x1 >> sub[0]]
+        out.append(np.repeat(np.repeat(part, 1 << sub[1], 0), 1 << sub[0], 1))
+    return out
+
+
+def raw_planes(path: Path, pix_fmt: str) -> list[list[np.ndarray]]:
+    """Every frame's planes (Y, Cb, Cr at their own sizes) as the ffmpeg CLI decodes them, in ``pix_fmt``."""
+    stream = probe_video(path)
+    w, h = int(stream["width"]), int(stream["height"])
+    sub = {"yuv420p": (1, 1), "yuv422p": (1, 0), "yuv444p": (0, 0)}[pix_fmt.removesuffix("10le")]
+    dtype = np.dtype("<u2") if pix_fmt.endswith("10le") else np.dtype(np.uint8)
+    sizes = [(h, w), (h >> sub[1], w >> sub[0]), (h >> sub[1], w >> sub[0])]
+    args = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]
+    done = subprocess.run(args, capture_output=True, timeout=TIMEOUT, check=True)
+    data = np.frombuffer(done.stdout, dtype)
+    per_frame = sum(a * b for a, b in sizes)
+    assert data.size % per_frame == 0
+    frames = []
+    for k in range(data.size // per_frame):
+        chunk, planes, at = data[k * per_frame : (k + 1) * per_frame], [], 0
+        for ph, pw in sizes:
+            planes.append(chunk[at : at + ph * pw].reshape(ph, pw))
+            at += ph * pw
+        frames.append(planes)
+    return frames
+
+
+def patch_box(margin: int = 8) -> tuple[slice, slice]:
+    """(rows, columns) of the patch's interior in a full-size picture, as ``patch_samples`` cuts it."""
+    px, py, pw, ph = PATCH
+    return slice(py + margin, py + ph - margin), slice(px + margin, px + pw - margin)
 
 
 def run_tool(args: list[str], timeout: float = TIMEOUT) -> str:
