@@ -285,9 +285,9 @@ MXF_RATES = tuple(
 def mxf_time_base(path: Path, info: VideoInfo) -> Fraction:
     """1/fps for an MXF output: the input's average rate, snapped to the MXF rate within 0.1 % of it.
 
-    MXF stores one frame per edit unit at a constant rate: variable frame timing is not kept
-    (frames are written one after another, which is logged); a rate MXF has no slot for is an
-    OutputError naming the containers that keep it.
+    MXF stores one frame per edit unit at a constant rate, counted from 0: variable frame timing
+    is not kept (frames are written one after another, which is logged), nor a first frame's
+    time above 0; a rate MXF has no slot for is an OutputError naming the container that keeps it.
     """
     rate = info.frame_rate if info.frame_rate > 0 else Fraction(25)
     near = min(MXF_RATES, key=lambda r: abs(r - rate))
