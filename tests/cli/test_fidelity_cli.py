@@ -35,6 +35,7 @@ from tests.io.fidelity_media import (
     probe_video,
     raw_planes,
     session_clips,
+    with_container_hdr,
 )
 
 COLOUR_KEYS = ("pix_fmt", "color_space", "color_transfer", "color_primaries", "color_range")
@@ -242,6 +243,21 @@ def test_hdr10_metadata_is_kept(
     assert "HDR metadata carried" in log
 
 
+def test_hdr10_metadata_from_the_container_goes_into_the_x265_stream(runs: Runs, clips: FidelityClips) -> None:
+    """An FFV1 master with Matroska's MasteringMetadata, restored to x265: the SEI carries it now."""
+    mastered = with_container_hdr(clips["p444_10"], runs.folder / "mastered.mkv")
+    want = read_hdr(mastered)
+    assert want is not None
+    out = runs.folder / "mastered_x265.mkv"
+    args = [str(mastered), str(out), "-q", "--model", str(runs.tiny), "--device", "cpu", "--codec", "x265"]
+    assert main([*args, "--preset", "ultrafast", "--detector-weights", str(clips.detector)]) == 0
+    got = read_hdr(out)
+    assert got is not None and got.light == want.light
+    assert got.mastering is not None and want.mastering is not None
+    assert got.mastering.sei_value() == want.mastering.sei_value()  # SEI units: 1/50000, 1/10000 cd/m2
+    assert probe_video(out)["pix_fmt"] == "yuv444p10le"
+
+
 def test_hdr10_metadata_an_encoder_cannot_carry_is_named(runs: Runs) -> None:
     out, _, log = runs("hdr10_mkv", ".mkv", "--codec", "ffv1")
     warnings = [line for line in log.splitlines() if line.startswith("WARNING") and "HDR" in line]
@@ -251,14 +267,26 @@ def test_hdr10_metadata_an_encoder_cannot_carry_is_named(runs: Runs) -> None:
     assert probe_video(out)["color_transfer"] == "smpte2084"  # the tags still are
 
 
-def test_the_encoders_keep_a_deep_source_format_by_default(runs: Runs) -> None:
-    """No --pix-fmt: x264 High 4:2:2 and 4:4:4, x265 4:2:2, ProRes 4:2:2 come out in the input's format."""
-    cases = [
-        ("p422_10", ".mp4", ("--preset", "ultrafast"), "h264", "yuv422p10le"),
-        ("p444_10", ".mkv", ("--preset", "ultrafast"), "h264", "yuv444p10le"),
+# The profile's default fixes the format today: HQ is 4:2:2 (ProRes), 8-bit (DNxHR). Keeping the
+# input's would take the profile from it (4444 for 4:4:4, hqx for 10-bit); strict: fails once done.
+PROFILE_FIXES_FORMAT = pytest.mark.xfail(strict=True, reason="the default profile (hq) fixes the pixel format")
+
+
+@pytest.mark.parametrize(
+    ("clip", "ext", "flags", "codec", "pix_fmt"),
+    [
+        ("p422_10", ".mp4", ("--preset", "ultrafast"), "h264", "yuv422p10le"),  # x264 High 4:2:2
+        ("p444_10", ".mkv", ("--preset", "ultrafast"), "h264", "yuv444p10le"),  # x264 High 4:4:4 Predictive
         ("p422_10", ".mkv", ("--codec", "x265", "--preset", "ultrafast"), "hevc", "yuv422p10le"),
         ("p422_10", ".mov", ("--codec", "prores"), "prores", "yuv422p10le"),
-    ]
-    for clip, ext, flags, codec, pix_fmt in cases:
-        got = probe_video(runs(clip, ext, *flags)[0])
-        assert (got["codec_name"], got["pix_fmt"]) == (codec, pix_fmt), (clip, ext, flags)
+        pytest.param("p444_10", ".mov", ("--codec", "prores"), "prores", "yuv444p12le", marks=PROFILE_FIXES_FORMAT),
+        pytest.param("p422_10", ".mov", ("--codec", "dnxhr"), "dnxhd", "yuv422p10le", marks=PROFILE_FIXES_FORMAT),
+    ],
+)
+def test_the_encoders_keep_a_deep_source_format_by_default(
+    runs: Runs, clip: str, ext: str, flags: tuple[str, ...], codec: str, pix_fmt: str
+) -> None:
+    """No --pix-fmt, no --profile: the output is coded in the input's format (as its decoder gives it back:
+    FFmpeg decodes ProRes 4444 as 12-bit)."""
+    got = probe_video(runs(clip, ext, *flags)[0])
+    assert (got["codec_name"], got["pix_fmt"]) == (codec, pix_fmt)

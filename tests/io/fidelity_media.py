@@ -200,6 +200,36 @@ class FidelityClips:
         return path
 
 
+def with_container_hdr(clip: Path, out: Path) -> Path:
+    """A copy of the Matroska ``clip`` whose track carries MASTERING_DISPLAY and MAX_CLL as Matroska
+    elements (MasteringMetadata, MaxCLL/MaxFALL), as mastering tools write them, by mkvpropedit.
+
+    Skips when mkvtoolnix is not installed (``apt-get install mkvtoolnix``).
+    """
+    if shutil.which("mkvpropedit") is None:
+        pytest.skip("mkvpropedit is not installed (apt-get install mkvtoolnix)")
+    shutil.copyfile(clip, out)
+    values = {  # MASTER_DISPLAY and MAX_CLL in Matroska's units: CIE xy and cd/m2
+        "chromaticity-coordinates-red-x": 0.68,
+        "chromaticity-coordinates-red-y": 0.32,
+        "chromaticity-coordinates-green-x": 0.265,
+        "chromaticity-coordinates-green-y": 0.69,
+        "chromaticity-coordinates-blue-x": 0.15,
+        "chromaticity-coordinates-blue-y": 0.06,
+        "white-coordinates-x": 0.3127,
+        "white-coordinates-y": 0.329,
+        "max-luminance": 1000,
+        "min-luminance": 0.005,
+        "max-content-light": MAX_CLL[0],
+        "max-frame-light": MAX_CLL[1],
+    }
+    args = ["mkvpropedit", "-q", str(out), "--edit", "track:v1"]
+    for key, value in values.items():
+        args += ["--set", f"{key}={value}"]
+    run_tool(args)
+    return out
+
+
 def session_clips(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> FidelityClips:
     """The session's fidelity clips, shared by every module that asks; skips without the ffmpeg CLI.
 

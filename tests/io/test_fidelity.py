@@ -29,6 +29,7 @@ from tests.io.fidelity_media import (
     patch_samples,
     raw_planes,
     session_clips,
+    with_container_hdr,
 )
 
 # what each clip is, as ffmpeg was told: (pix_fmt, matrix code, log2 chroma subsampling, bits)
@@ -139,6 +140,14 @@ def test_hdr10_metadata_is_read_from_the_first_frame(clips: FidelityClips, clip:
         facts["mastering_display"]["primaries"][0] == [0.68, 0.32]
         and facts["mastering_display"]["max_luminance"] == 1000
     )
+
+
+def test_hdr10_metadata_in_the_matroska_container_is_read(clips: FidelityClips, tmp_path: Path) -> None:
+    """FFV1 has no SEI: its HDR metadata lives in Matroska's track, which FFmpeg hands on with each frame."""
+    hdr = read_hdr(with_container_hdr(clips["p444_10"], tmp_path / "mastered.mkv"))
+    assert hdr is not None and hdr.light == ContentLight(*MAX_CLL)
+    assert hdr.mastering is not None and hdr.mastering.sei_value() == MASTER_DISPLAY  # to x265's precision
+    assert hdr.mastering.max_luminance == 1000
 
 
 def test_a_clip_without_hdr_metadata_has_none(clips: FidelityClips) -> None:
