@@ -118,13 +118,26 @@ class HdrMetadata:
         return ", ".join(parts)
 
 
-def _ratio(num: int, den: int) -> Fraction | None:
-    return Fraction(num, den) if den else None
+def _mastering(v: tuple[int, ...]) -> MasteringDisplay | None:
+    """The record of an unpacked AVMasteringDisplayMetadata; None when it says nothing."""
+    has_primaries, has_luminance = v[20], v[21]
+    xy = [Fraction(v[i], v[i + 1]) if v[i + 1] else None for i in range(0, 20, 2)]
+    primaries: tuple[XY, XY, XY] | None = None
+    white: XY | None = None
+    chroma = [x for x in xy[:8] if x is not None]
+    if has_primaries and len(chroma) == 8:
+        primaries = ((chroma[0], chroma[1]), (chroma[2], chroma[3]), (chroma[4], chroma[5]))
+        white = (chroma[6], chroma[7])
+    lo, hi = (xy[8], xy[9]) if has_luminance else (None, None)
+    if primaries is None and hi is None:
+        return None
+    return MasteringDisplay(primaries, white, lo, hi)
 
 
 def frame_hdr(frame: av.VideoFrame) -> HdrMetadata | None:
     """The HDR metadata attached to a decoded ``frame`` (from SEI or the container); None when none."""
-    mastering = light = None
+    mastering: MasteringDisplay | None = None
+    light: ContentLight | None = None
     for sd in frame.side_data:
         name = sd.type.name
         if name == "MASTERING_DISPLAY_METADATA":
@@ -132,17 +145,7 @@ def frame_hdr(frame: av.VideoFrame) -> HdrMetadata | None:
             if len(raw) < _MASTERING.size:
                 log.debug("mastering display side data of %d bytes ignored", len(raw))
                 continue
-            v = _MASTERING.unpack_from(raw)
-            has_primaries, has_luminance = v[20], v[21]
-            r = [_ratio(v[2 * i], v[2 * i + 1]) for i in range(10)]
-            primaries = white = lo = hi = None
-            if has_primaries and all(x is not None for x in r[:8]):
-                primaries = ((r[0], r[1]), (r[2], r[3]), (r[4], r[5]))
-                white = (r[6], r[7])
-            if has_luminance:
-                lo, hi = r[8], r[9]
-            if primaries is not None or hi is not None:
-                mastering = MasteringDisplay(primaries, white, lo, hi)  # type: ignore[arg-type]
+            mastering = _mastering(_MASTERING.unpack_from(raw))
         elif name == "CONTENT_LIGHT_LEVEL":
             raw = bytes(memoryview(sd))
             if len(raw) >= _LIGHT.size:
