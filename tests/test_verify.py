@@ -239,3 +239,18 @@ def test_lost_frames_and_moved_timestamps_fail(restored: dict[str, Path], tmp_pa
     result = verify_files(restored["clip"], moved, stats)
     assert not result.ok and (result.timestamps.status, result.timestamps.differ) == ("failed", 1)
     assert result.timestamps.examples[0][0] == n - 1 and f"frame {n - 1}:" in result.timestamps.detail
+
+
+def test_bad_arguments_exit_with_their_codes(testdata: Path, tmp_path: Path, capsys) -> None:
+    clip = testdata / CLIP
+    bad, wrong = tmp_path / "bad.json", tmp_path / "wrong.json"
+    bad.write_text("{")
+    wrong.write_text('{"frames": 3}')
+    assert main(["verify", str(tmp_path / "missing.mp4"), str(clip)]) == 3
+    assert main(["verify", str(clip), str(testdata / "MANIFEST.md")]) == 3  # not media
+    assert main(["verify", str(clip), str(clip), "--stats", str(bad)]) == 3
+    assert main(["verify", str(clip), str(clip), "--stats", str(wrong)]) == 2
+    err = capsys.readouterr().err
+    assert "not a JSON file" in err and "no stage_stats" in err and "Traceback" not in err
+    assert main(["verify", str(clip), str(clip)]) == 0  # a file is its own faithful copy
+    assert "ok" in capsys.readouterr().out
