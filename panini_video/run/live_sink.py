@@ -515,8 +515,8 @@ class LiveSink:
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24").reformat(format="yuv420p")
         vf.pts = pts
         vf.time_base = self._time_base
-        if force_key:
-            vf.pict_type = av.video.frame.PictureType.I
+        # a decoded picture keeps the decoder's I/P/B, which the encoder would obey: only ours counts
+        vf.pict_type = av.video.frame.PictureType.I if force_key else av.video.frame.PictureType.NONE
         arrivals = {pts: frame.arrival}
         for pkt in conn.video.encode(vf):
             self._mux_video(conn, pkt, arrivals)
