@@ -162,7 +162,7 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int], source_pix
     if encoder.type != "video":
         raise UsageError(f"--codec {codec}: is an {encoder.type} encoder; give a video encoder (libx264, libx265, ...)")
     _check_container(path, ext, codec, encoder.name)
-    profile_option, profile_pix_fmt = _profile(codec, config.profile)
+    profile_option, profile_pix_fmt = _profile(codec, config.profile or source_profile(codec, source_pix_fmt))
     width, height = size
     accepted = [f.name for f in (encoder.video_formats or ())]
     default_fmt = profile_pix_fmt or _DEFAULT_PIX_FMT
@@ -171,7 +171,7 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int], source_pix
     pix_fmt = config.pix_fmt or (default_fmt if not accepted or default_fmt in accepted else accepted[0])
     if profile_pix_fmt and config.pix_fmt and config.pix_fmt != profile_pix_fmt:
         raise UsageError(
-            f"--pix-fmt {config.pix_fmt}: {codec} profile {config.profile or _DEFAULT_PROFILE[codec]} "
+            f"--pix-fmt {config.pix_fmt}: {codec} profile {config.profile or source_profile(codec, source_pix_fmt)} "
             f"codes {profile_pix_fmt}; leave --pix-fmt out or give another --profile"
         )
     if codec == "dnxhd" and (width < DNXHR_MIN_SIZE[0] or height < DNXHR_MIN_SIZE[1]):
@@ -227,7 +227,10 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int], source_pix
     elif codec == "libx264" and config.crf == 0:
         log.info("%s: x264 at crf 0 is lossless (from the %s it is given)", path, pix_fmt)
     if codec in ("libx264", "libx265"):
-        if config.crf is not None:
+        if codec == "libx264" and config.crf == 0:
+            # lossless is qp 0: x264 offsets crf by 6 per bit beyond 8, so a 10-bit crf 0 is qp 12
+            options["qp"] = "0"
+        elif config.crf is not None:
             options["crf"] = str(config.crf)
         options["preset"] = config.preset or "medium"
         if codec == "libx265":
@@ -304,6 +307,25 @@ def _check_container(path: Path, ext: str, codec: str, name: str) -> None:
     family = av.Codec(name, "w").canonical_name
     if takes is not None and family not in takes:
         raise UsageError(f"{path}: {ext} holds only {', '.join(takes)} video; {codec} cannot go in it")
+
+
+def source_profile(codec: str, source_pix_fmt: str | None) -> str | None:
+    """The ProRes / DNxHR profile that keeps the input's chroma and depth (None: not such a codec).
+
+    ProRes: 4444 for a 4:4:4 input, else HQ (10-bit 4:2:2). DNxHR: 444 for 4:4:4, HQX for a
+    deeper 4:2:x input, else HQ (8-bit 4:2:2). ``--profile`` chooses another.
+    """
+    if codec not in _DEFAULT_PROFILE:
+        return None
+    from panini_video.io.picture import native_format, plane_format
+
+    fmt = plane_format(native_format(source_pix_fmt)) if source_pix_fmt else None
+    if fmt is None:
+        return _DEFAULT_PROFILE[codec]
+    full = fmt.sub_x == 0 and fmt.sub_y == 0 and not fmt.gray
+    if codec == "prores_ks":
+        return "4444" if full else "hq"
+    return "444" if full else "hqx" if fmt.bits > 8 else "hq"
 
 
 def _profile(codec: str, profile: str | None) -> tuple[str | None, str | None]:

@@ -107,15 +107,14 @@ def regions_by_frame(stats: dict[str, Any]) -> dict[int, list[tuple[int, int, in
     return out
 
 
-# x264 takes crf 0 as qp 0 (lossless) only at 8 bits: its crf is offset by 6 per extra bit, so a
-# 10-bit crf 0 is qp 12. io.encoder must ask for qp 0 there; until it does, these fail (strict).
-CRF0_10BIT = pytest.mark.xfail(strict=True, reason="x264 --crf 0 on 10-bit is qp 12, not lossless (use qp 0)")
+# x264's crf 0 is qp 0 (lossless) only at 8 bits: its crf is offset by 6 per extra bit, so a 10-bit
+# crf 0 would be qp 12; io.encoder asks x264 for qp 0 instead, which these cases hold it to.
 CASES = [
     ("p422_10", "ffv1"),
     ("p444_10", "ffv1"),
     ("bt709", "ffv1"),
-    pytest.param("p422_10", "x264-crf0", marks=CRF0_10BIT),
-    pytest.param("p444_10", "x264-crf0", marks=CRF0_10BIT),
+    ("p422_10", "x264-crf0"),
+    ("p444_10", "x264-crf0"),
     ("bt709", "x264-crf0"),
 ]
 
@@ -257,11 +256,6 @@ def test_hdr10_metadata_an_encoder_cannot_carry_is_named(runs: Runs) -> None:
     assert probe_video(out)["color_transfer"] == "smpte2084"  # the tags still are
 
 
-# The profile's default fixes the format today: HQ is 4:2:2 (ProRes), 8-bit (DNxHR). Keeping the
-# input's would take the profile from it (4444 for 4:4:4, hqx for 10-bit); strict: fails once done.
-PROFILE_FIXES_FORMAT = pytest.mark.xfail(strict=True, reason="the default profile (hq) fixes the pixel format")
-
-
 @pytest.mark.parametrize(
     ("clip", "ext", "flags", "codec", "pix_fmt"),
     [
@@ -269,8 +263,8 @@ PROFILE_FIXES_FORMAT = pytest.mark.xfail(strict=True, reason="the default profil
         ("p444_10", ".mkv", ("--preset", "ultrafast"), "h264", "yuv444p10le"),  # x264 High 4:4:4 Predictive
         ("p422_10", ".mkv", ("--codec", "x265", "--preset", "ultrafast"), "hevc", "yuv422p10le"),
         ("p422_10", ".mov", ("--codec", "prores"), "prores", "yuv422p10le"),
-        pytest.param("p444_10", ".mov", ("--codec", "prores"), "prores", "yuv444p12le", marks=PROFILE_FIXES_FORMAT),
-        pytest.param("p422_10", ".mov", ("--codec", "dnxhr"), "dnxhd", "yuv422p10le", marks=PROFILE_FIXES_FORMAT),
+        ("p444_10", ".mov", ("--codec", "prores"), "prores", "yuv444p12le"),  # the 4444 profile, from the input
+        ("p422_10", ".mov", ("--codec", "dnxhr"), "dnxhd", "yuv422p10le"),  # dnxhr_hqx, from the input
     ],
 )
 def test_the_encoders_keep_a_deep_source_format_by_default(
