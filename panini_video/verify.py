@@ -576,7 +576,7 @@ def _sample_check(
     where += f" ({per_plane})"
     if lossless:
         status: Status = "ok" if changed == 0 else "failed"
-        detail = f"{codec} is lossless: {where}"
+        detail = f"{codec}{' at crf 0' if codec in CRF_LOSSLESS_CODECS else ''} is lossless: {where}"
         if changed:
             detail += "; they must be 0"
     else:
