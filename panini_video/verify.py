@@ -207,6 +207,7 @@ class RunFacts:
     crf: int | None
     upscale: int
     output: str | None
+    annotate: bool = False  # the run drew the faces found (a preview) instead of restoring them
 
 
 def load_stats(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -249,7 +250,8 @@ def run_facts(stats: dict[str, Any]) -> RunFacts:
     config = stats.get("config") or {}
     crf = (config.get("io") or {}).get("crf")
     upscale = int((config.get("restore") or {}).get("upscale") or 1)
-    return RunFacts(dict(regions), count, deint, crf, upscale, stats.get("output"))
+    annotate = bool(config.get("annotate")) or ("restore" not in stage and "annotate" in stage)
+    return RunFacts(dict(regions), count, deint, crf, upscale, stats.get("output"), annotate)
 
 
 # -- the checks ------------------------------------------------------------------------------------
@@ -332,6 +334,8 @@ def _sample_reason(info_in: VideoInfo, info_out: VideoInfo, facts: RunFacts | No
         return "no stats given (--stats: the --stats-json of the run), so the paste regions are unknown"
     if facts.deinterlace:
         return f"the run deinterlaced ({facts.deinterlace}): the output's frames are not the input's"
+    if facts.annotate:
+        return "the run annotated (drew boxes and landmarks over the frames): there are no paste regions"
     if facts.upscale != 1 or info_in.size != info_out.size:
         return f"the output is {info_out.width}x{info_out.height}, the input {info_in.width}x{info_in.height}"
     if info_in.pix_fmt and info_out.pix_fmt and info_in.pix_fmt != info_out.pix_fmt:
