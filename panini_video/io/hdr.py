@@ -160,7 +160,9 @@ def read_hdr(path: str | Path, stream_index: int | None = None) -> HdrMetadata |
 
     stream_index: the container's index of the video stream (the first video stream when None).
     """
-    with av.open(str(path)) as container:
+    from panini_video.io.probe import open_input  # the file's typed errors, and odd names (a:b.mp4)
+
+    with open_input(path) as container:
         streams = [s for s in container.streams.video if stream_index is None or s.index == stream_index]
         if not streams:
             return None

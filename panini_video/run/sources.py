@@ -21,6 +21,7 @@ from panini_video.config import IOConfig
 from panini_video.io import VideoInfo, VideoReader
 from panini_video.io import deinterlace as fields
 from panini_video.io.colour import Colour, stream_colour
+from panini_video.io.hdr import HdrMetadata, read_hdr
 from panini_video.io.probe import probe
 from panini_video.records import AudioPacket, Frame
 
@@ -123,6 +124,7 @@ class FileSource:
     ) -> None:
         self._probed = probe(path)
         self.colour: Colour = stream_colour(self._probed, assume_colorspace, assume_range)
+        self.hdr: HdrMetadata | None = read_hdr(self._probed.path, self._probed.video_index)  # HDR10 static metadata
         self._threads = decode_threads
         self._reader: VideoReader | None = None
         self._detection: fields.FieldDetection | None = None
@@ -235,6 +237,7 @@ class FileSource:
             "primaries": c.primaries,
             "transfer": c.transfer,
             "assumed": list(c.assumed),
+            "hdr": None if self.hdr is None else self.hdr.as_dict(),
         }
 
     def stats(self) -> dict[str, Any]:
