@@ -76,7 +76,9 @@ class BatchParser(argparse.ArgumentParser):
     """
 
     def main_parser(self) -> argparse.ArgumentParser:
-        parser = run_cli.build_parser(self.prog)
+        parser = run_cli.build_parser(
+            self.prog, file_report=False
+        )  # --report is the batch's (file reports: --file-reports)
         parser.set_defaults(pipeline=None)  # None: not given, the batch's own default applies
         return parser
 

@@ -147,7 +147,8 @@ def face_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     }
 
 
-def build_parser(prog: str) -> argparse.ArgumentParser:
+def build_parser(prog: str, *, file_report: bool = True) -> argparse.ArgumentParser:
+    """The main command's parser; file_report: False leaves out ``--report`` (batch has its own)."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Restore the faces of a video with Panini-Net; every frame, timestamp and audio packet is kept.",
@@ -173,9 +174,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--stats-json", metavar="PATH|-", help="write the run's figures (per stage) as JSON (-: stdout)"
     )
-    parser.add_argument(
-        "--report", metavar="PATH", help="write the file's provenance report after the output: JSON, or HTML for .html"
-    )
+    if file_report:
+        parser.add_argument(
+            "--report",
+            metavar="PATH",
+            help="write the file's provenance report after the output: JSON, or HTML for .html",
+        )
     add_overwrite_options(parser)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="errors only, no progress bar")

@@ -254,6 +254,9 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int], source_pix
         # FFmpeg would shift every timestamp so the earliest (AAC priming: about -64 ms) is 0;
         # Matroska blocks can sit before their cluster, so keep the input's times instead
         container_options["avoid_negative_ts"] = "disabled"
+        # no random segment UID: the same input and settings give the same bytes (batch resumes,
+        # shards and archive checksums rely on it); the writing app is named without its version
+        container_options["fflags"] = "+bitexact"
     plan = EncoderPlan(
         codec=codec,
         pix_fmt=pix_fmt,

@@ -48,29 +48,33 @@ def test_a_folder_of_good_and_bad_files(mixed_folder: Path, run_args: list[str],
     assert r["notes.txt"]["error"] == "not a video file FFmpeg can read"
     assert r["corrupt.mp4"]["attempts"] == 1  # the file's own fault: not retried
     for name in GOOD:  # the folder structure is kept, every frame is there, faces were restored
-        assert frames(out / name) == 10
+        assert frames((out / name).with_suffix(".mkv")) == 10
         assert r[Path(name).name]["frames"] == 10 and r[Path(name).name]["faces"] >= 10
-    assert listing(out) == [".panini-batch.sqlite", "a.mp4", "sub", "sub/b.mp4"]
+    assert listing(out) == [".panini-batch.sqlite", "a.mkv", "sub", "sub/b.mkv"]  # archival: FFV1 in Matroska
     data = json.loads(report.read_text())
     assert (data["done"], data["failed"], data["skipped"], data["frames"]) == (2, 2, 1, 20)
     assert {Path(f["path"]).name for f in data["failures"]} == {"corrupt.mp4", "fake.mp4"}
     # the archival preset is the batch's default; the flags given override it
     with closing(sqlite3.connect(out / ".panini-batch.sqlite")) as db:
         settings = json.loads(db.execute("SELECT value FROM meta WHERE key = 'settings_json'").fetchone()[0])
-    assert settings["io"]["crf"] == 17 and settings["blend"]["color_match"] is True
+    assert (
+        settings["io"]["codec"] == "ffv1"
+        and settings["io"]["verify"] is True
+        and settings["blend"]["color_match"] is True
+    )
     assert settings["io"]["preset"] == "ultrafast" and settings["detect"]["detector"] == "mobilenet"
 
     # started again: nothing to redo (done stays done, the bad files are out of attempts or permanent)
-    before = {name: (out / name).stat().st_mtime_ns for name in GOOD}
+    before = {name: (out / name).with_suffix(".mkv").stat().st_mtime_ns for name in GOOD}
     assert main(["batch", str(mixed_folder), "--out", str(out), *run_args, "--report", str(report), "-y"]) == 5
     assert json.loads(report.read_text())["this_run"]["started"] == 0
-    assert {name: (out / name).stat().st_mtime_ns for name in GOOD} == before
+    assert {name: (out / name).with_suffix(".mkv").stat().st_mtime_ns for name in GOOD} == before
 
     # a changed setting makes the done rows stale: both good files run again
     assert main(["batch", str(mixed_folder), "--out", str(out), *run_args, "--crf", "30", "--report", str(report)]) == 5
     assert json.loads(report.read_text())["this_run"]["done"] == 2
     assert all(r["attempts"] == 1 for r in rows(out / ".panini-batch.sqlite").values() if r["state"] == "done")
-    assert {name: (out / name).stat().st_mtime_ns for name in GOOD} != before
+    assert {name: (out / name).with_suffix(".mkv").stat().st_mtime_ns for name in GOOD} != before
 
     # a changed input makes its own row stale, and only that one
     (mixed_folder / "a.mp4").write_bytes((mixed_folder / "sub/b.mp4").read_bytes())
@@ -95,9 +99,9 @@ def test_status_reads_the_ledger(mixed_folder: Path, run_args: list[str], tmp_pa
 def test_an_existing_output_is_kept_unless_y(clips: dict[str, Path], run_args: list[str], tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    (out / "a.mp4").write_bytes(b"someone else's file")
+    (out / "a.mkv").write_bytes(b"someone else's file")
     assert main(["batch", str(clips["a.mp4"]), "--out", str(out), *run_args]) == 5
-    assert (out / "a.mp4").read_bytes() == b"someone else's file"
+    assert (out / "a.mkv").read_bytes() == b"someone else's file"
     assert "exists" in rows(out / ".panini-batch.sqlite")["a.mp4"]["error"]
     assert main(["batch", str(clips["a.mp4"]), "--out", str(out), *run_args, "-n"]) == 0  # skipped
     assert rows(out / ".panini-batch.sqlite")["a.mp4"]["state"] == "skipped"

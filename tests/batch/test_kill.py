@@ -48,7 +48,7 @@ def test_sigkill_mid_file_then_resume(clips: dict[str, Path], run_args: list[str
     proc = subprocess.Popen(command("batch", *args, "--out", str(out)), stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + TIMEOUT_S
-        while not any("long.mp4" in p.name for p in temps(out)):
+        while not any("long.mkv" in p.name for p in temps(out)):  # archival: FFV1 in Matroska
             assert proc.poll() is None, f"the batch ended before the kill: {proc.stderr.read() if proc.stderr else ''}"
             assert time.monotonic() < deadline, "the long clip's output never started"
             time.sleep(0.02)
@@ -66,7 +66,7 @@ def test_sigkill_mid_file_then_resume(clips: dict[str, Path], run_args: list[str
     killed = states(ledger)
     assert killed["a.mp4"] == ("done", 1) and killed["long.mp4"] == ("running", 1)
     assert killed["z.mp4"][0] == "queued"
-    assert not (out / "long.mp4").exists() and temps(out), "no finished-looking output, only temporary files"
+    assert not (out / "long.mkv").exists() and temps(out), "no finished-looking output, only temporary files"
 
     resumed = subprocess.run(
         command("batch", *args, "--out", str(out)), capture_output=True, text=True, timeout=TIMEOUT_S
@@ -75,10 +75,10 @@ def test_sigkill_mid_file_then_resume(clips: dict[str, Path], run_args: list[str
     final = states(ledger)
     assert final == {"a.mp4": ("done", 1), "long.mp4": ("done", 2), "z.mp4": ("done", 1)}
     assert temps(out) == [], "the killed run's temporary files were removed"
-    assert sorted(p.name for p in out.iterdir()) == [".panini-batch.sqlite", "a.mp4", "long.mp4", "z.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == [".panini-batch.sqlite", "a.mkv", "long.mkv", "z.mkv"]
 
     assert main(["batch", *args, "--out", str(reference)]) == 0  # uninterrupted, in this process
-    for name in ("a.mp4", "long.mp4", "z.mp4"):
+    for name in ("a.mkv", "long.mkv", "z.mkv"):
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
 
 

@@ -40,7 +40,9 @@ def folder(tmp_path: Path, clips: dict[str, Path]) -> Path:
 
 
 def files(out: Path) -> dict[str, bytes]:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.mp4"))}
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.mkv"))
+    }  # archival: FFV1 in Matroska
 
 
 def attempts(ledger: Path) -> dict[str, tuple[str, int]]:
@@ -75,7 +77,7 @@ def test_ray_gives_the_local_bytes_and_retries_a_killed_actor(
         while time.monotonic() < deadline and not shot:
             running = made[0].running() if made else {}
             pid = next((p for path, p in running.items() if path.endswith("long.mp4")), None)
-            if pid is not None and any("long.mp4.partial-" in p.name for p in killed.iterdir()):
+            if pid is not None and any("long.mkv.partial-" in p.name for p in killed.iterdir()):
                 time.sleep(0.1)
                 os.kill(pid, signal.SIGKILL)
                 shot.append(pid)
@@ -83,7 +85,7 @@ def test_ray_gives_the_local_bytes_and_retries_a_killed_actor(
 
     killer = threading.Thread(target=kill_mid_file, daemon=True)
     killer.start()
-    options = BatchOptions((str(folder),), killed)
+    options = BatchOptions((str(folder),), killed, codec=config.io.codec)  # archival: FFV1, so .mkv
     summary = run_batch(options, "test-settings", factory)
     killer.join(10)
     assert shot, "the actor was never caught mid-file"
