@@ -85,12 +85,17 @@ class AudioRemuxer:
         fallback_codec: str,
     ) -> _Route:
         name = s.codec_context.name
-        if name in supported and copy_works(self.source, s.index, output.format.name):
+        mxf = output.format.name == "mxf"  # FFmpeg's MXF muxer takes 48 kHz audio only
+        if (
+            name in supported
+            and not (mxf and s.codec_context.sample_rate != 48000)
+            and copy_works(self.source, s.index, output.format.name)
+        ):
             target = output.add_stream_from_template(s)
             transcode = False
         else:
             rate = s.codec_context.sample_rate
-            if "opus" in fallback_codec and rate not in _OPUS_RATES:
+            if ("opus" in fallback_codec and rate not in _OPUS_RATES) or mxf:
                 rate = 48000
             added = output.add_stream(fallback_codec, rate=rate)
             if not isinstance(added, av.AudioStream):
