@@ -30,6 +30,7 @@ Deinterlace = Literal["auto", "off", "bwdif", "bwdif-field"]
 FieldOrder = Literal["auto", "tff", "bff"]
 AssumeColorspace = Literal["auto", "bt709", "bt601", "bt601-625", "bt2020"]
 AssumeRange = Literal["auto", "limited", "full"]
+FileReport = Literal["none", "json", "html"]
 DEINTERLACE_MODES: tuple[str, ...] = get_args(Deinterlace)
 FIELD_ORDERS: tuple[str, ...] = get_args(FieldOrder)
 FOREVER = -1  # live.reconnect: no limit on reconnections
@@ -180,6 +181,7 @@ class IOConfig(_Section):
     field_order: FieldOrder = "auto"  # auto: idet's majority, else the stream's flag, else tff
     ivtc: bool = False  # telecined 29.97i film back to 23.976 (fieldmatch + decimate)
     verify: bool = False  # after each file: panini-video verify against the input (a failed check: exit 5)
+    file_report: FileReport = "none"  # batch: each output's provenance report beside it (OUT.report.json|.html)
     # what untagged samples mean (io.colour): auto = BT.709 from 720 lines up, else BT.601; limited range
     assume_colorspace: AssumeColorspace = "auto"
     assume_range: AssumeRange = "auto"

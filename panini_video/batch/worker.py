@@ -214,6 +214,14 @@ class FileWorker:
             worker=self.name,
         )
 
+    def _write_report(self, report: Any, output: Path, verified: Any) -> None:
+        """The output's provenance report beside it (``io.file_report``), written whole or not at all."""
+        from panini_video.report import build_report, write_report
+
+        path = output.with_name(f"{output.name}.report.{self.config.io.file_report}")
+        made = None if verified is None else dataclasses.replace(verified, output=str(output)).to_dict()
+        write_report(path, build_report(report, output_paths=[output], verification=made))
+
     def _write(
         self, job: FileJob, stop: threading.Event | None, on_frames: FrameCallback | None
     ) -> tuple[int, int | None, int]:
@@ -252,6 +260,8 @@ class FileWorker:
             source.close()
             temp.unlink(missing_ok=True)
             raise
+        if self.config.io.file_report != "none":
+            self._write_report(report, output, verified)
         if verified is not None:
             from panini_video.verify import require_ok
 

@@ -150,6 +150,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "--gpus-per-file", type=float, metavar="G", help="Ray: GPU share per actor (default 1; 0.25: four per GPU)"
     )
     parser.add_argument("--report", metavar="PATH|-", help="write the batch's summary and rows as JSON")
+    parser.add_argument(
+        "--file-reports",
+        choices=("json", "html"),
+        help="each output's provenance report beside it (OUT.report.json or .html: input hashes, settings, "
+        "models, tracks, verification)",
+    )
     parser.add_argument("--status", type=Path, metavar="DIR", help="print the summary of DIR's ledger and exit")
     parser.add_argument("--json", action="store_true", help="with --status: the summary as JSON")
     return parser
@@ -313,7 +319,9 @@ def config_from(args: argparse.Namespace) -> Any:
     main = args.main
     if main.stats_json is not None:
         raise UsageError("--stats-json is per file; a batch writes --report PATH (and keeps every file's figures)")
-    config = load_config(main.pipeline or DEFAULT_PIPELINE, run_cli.overrides_from(main))
+    overrides = run_cli.overrides_from(main)
+    overrides["io"]["file_report"] = args.file_reports  # type: ignore[index]
+    config = load_config(main.pipeline or DEFAULT_PIPELINE, overrides)
     if config.runtime.backpressure == "drop-oldest":
         raise UsageError("drop-oldest backpressure drops frames; a batch of files takes --backpressure block")
     from panini_video.restore.executor import resolve_device
