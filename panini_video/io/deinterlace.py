@@ -139,50 +139,80 @@ def stream_field_order(path: str | os.PathLike[str], video_index: int) -> str:
         return _FIELD_ORDER_NAMES.get(int(ctx.field_order or 0), "unknown")
 
 
+class IdetCounter:
+    """FFmpeg's idet over frames as they are decoded: ``push`` each, then ``result``.
+
+    The pre-pass (``detect``) feeds it the opening frames of its own decode; the reader feeds it
+    the frames it decodes anyway when the decision does not wait for it (a stream flagged
+    progressive, which ``auto`` trusts: idet then only checks the flag, for a warning).
+    """
+
+    def __init__(self, stream: Any, frames: int = IDET_FRAMES) -> None:
+        self.frames = frames
+        self.seen = 0
+        self._graph = av.filter.Graph()
+        self._src = self._graph.add_buffer(template=stream)
+        idet = self._graph.add("idet")
+        self._sink = self._graph.add("buffersink")
+        self._src.link_to(idet)
+        idet.link_to(self._sink)
+        self._graph.configure()
+        self._last: av.VideoFrame | None = None
+        self._closed = False
+
+    @property
+    def done(self) -> bool:
+        return self.seen >= self.frames
+
+    def push(self, vf: av.VideoFrame) -> None:
+        """One decoded frame (ignored once ``frames`` were seen)."""
+        if self.done or self._closed:
+            return
+        self._src.push(vf)
+        self._last = _pull_all(self._sink, self._last)
+        self.seen += 1
+
+    def result(self, stream_field_order: str) -> FieldDetection:
+        """idet's counts over the frames pushed (the graph is flushed once)."""
+        if not self._closed:
+            self._closed = True
+            self._src.push(None)
+            self._last = _pull_all(self._sink, self._last)
+        meta = dict(self._last.metadata) if self._last is not None else {}
+
+        def count(key: str) -> int:
+            return int(float(meta.get(f"lavfi.idet.{key}", 0)))
+
+        return FieldDetection(
+            stream_field_order=stream_field_order,
+            frames=self.seen,
+            tff=count("multiple.tff"),
+            bff=count("multiple.bff"),
+            progressive=count("multiple.progressive"),
+            undetermined=count("multiple.undetermined"),
+            repeated_top=count("repeated.top"),
+            repeated_bottom=count("repeated.bottom"),
+        )
+
+
 def detect(info: VideoInfo, frames: int = IDET_FRAMES) -> FieldDetection:
     """Run idet over the first ``frames`` decoded frames of the file ``info`` describes."""
     with open_input(info.path) as container:
         stream = container.streams[info.video_index]
         order = _FIELD_ORDER_NAMES.get(int(stream.codec_context.field_order or 0), "unknown")
         stream.codec_context.thread_type = "AUTO"
-        graph = av.filter.Graph()
-        src = graph.add_buffer(template=stream)
-        idet = graph.add("idet")
-        sink = graph.add("buffersink")
-        src.link_to(idet)
-        idet.link_to(sink)
-        graph.configure()
-        last: av.VideoFrame | None = None
-        seen = 0
+        counter = IdetCounter(stream, frames)
         decoded = container.decode(stream)
         try:
             for vf in decoded:
-                src.push(vf)
-                last = _pull_all(sink, last)
-                seen += 1
-                if seen >= frames:
+                counter.push(vf)
+                if counter.done:
                     break
         except av.FFmpegError as e:  # the reader says what is wrong with the file; detection works on what it got
-            log.debug("%s: idet stopped after %d frames: %s", info.path, seen, e)
+            log.debug("%s: idet stopped after %d frames: %s", info.path, counter.seen, e)
         finally:
             getattr(decoded, "close", lambda: None)()
-        src.push(None)
-        last = _pull_all(sink, last)
-    meta = dict(last.metadata) if last is not None else {}
-
-    def count(key: str) -> int:
-        return int(float(meta.get(f"lavfi.idet.{key}", 0)))
-
-    return FieldDetection(
-        stream_field_order=order,
-        frames=seen,
-        tff=count("multiple.tff"),
-        bff=count("multiple.bff"),
-        progressive=count("multiple.progressive"),
-        undetermined=count("multiple.undetermined"),
-        repeated_top=count("repeated.top"),
-        repeated_bottom=count("repeated.bottom"),
-    )
+        return counter.result(order)
 
 
 def _pull_all(sink: Any, last: av.VideoFrame | None) -> av.VideoFrame | None:

@@ -2,9 +2,10 @@
 
 PyAV demuxes and decodes (the codec's own frame/slice threads on top); each frame is handed on
 as a ``Picture``, its planes as decoded (no colour conversion; packed formats are unpacked to
-their planar twin, ``io.picture``), with the stream's resolved ``Colour``. Frames wait in a bounded queue, so memory stays flat when the consumer is
-slower. The first error in the thread is re-raised to the consumer; ``close`` stops the thread
-within a fraction of a second even when the consumer stopped early.
+their planar twin, ``io.picture``), with the stream's resolved ``Colour``. Frames wait in a
+bounded queue, so memory stays flat when the consumer is slower. The first error in the thread
+is re-raised to the consumer; ``close`` stops the thread within a fraction of a second even when
+the consumer stopped early.
 
 Damage in the input: a frame the decoder could only conceal (FFmpeg marks it corrupt) is kept,
 so the frame count and timing stay whole, and counted in ``corrupt_frames`` with a warning; a
@@ -23,7 +24,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from types import TracebackType
 from typing import Any
@@ -32,7 +33,7 @@ import av
 
 from panini_video.errors import CorruptInputError, InputError, PaniniError
 from panini_video.io.colour import Colour, stream_colour
-from panini_video.io.deinterlace import FieldFilter, FieldPlan
+from panini_video.io.deinterlace import FieldFilter, FieldPlan, IdetCounter
 from panini_video.io.picture import Picture
 from panini_video.io.probe import VideoInfo, _ffmpeg_reason, open_input, probe
 from panini_video.records import Frame
@@ -51,6 +52,8 @@ class VideoReader:
     facts of the file as it is (not as filtered). field_plan: deinterlace/IVTC filters to run
     (None or inactive: frames as decoded); ``filter_stats`` then says frames in and out.
     colour: what the samples mean (None: resolved from the stream's tags, ``stream_colour``).
+    on_idet: when given, idet also runs over the opening decoded frames, and this is called with
+    its counter once it has seen them (or at the end of a shorter file), in the reader's thread.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class VideoReader:
         info: VideoInfo | None = None,
         field_plan: FieldPlan | None = None,
         colour: Colour | None = None,
+        on_idet: Callable[[IdetCounter], None] | None = None,
     ) -> None:
         self.info: VideoInfo = info if info is not None else probe(path)
         self.colour: Colour = colour if colour is not None else stream_colour(self.info)
@@ -80,6 +84,8 @@ class VideoReader:
         self._at: float | None = None  # time of the packet being decoded, for error messages
         self._plan = field_plan if field_plan is not None and field_plan.active else None
         self._filter: FieldFilter | None = None
+        self._on_idet = on_idet
+        self._idet: IdetCounter | None = None
 
     def __enter__(self) -> VideoReader:
         return self
@@ -174,6 +180,8 @@ class VideoReader:
             tb = Fraction(stream.time_base) if stream.time_base else info.time_base
             if self._plan is not None:
                 self._filter = FieldFilter(stream, info, self._plan)
+            if self._on_idet is not None:
+                self._idet = IdetCounter(stream)
             packets = container.demux(stream)
             try:
                 finished = self._decode_packets(packets, tb)
@@ -238,6 +246,8 @@ class VideoReader:
                 last_pts = pts
                 index += 1
                 self._decoded = index
+                if self._idet is not None:
+                    self._feed_idet(vf)
                 if self._filter is None:
                     if not self._put(Frame(index=out, pts=pts, time_base=tb, image=Picture.of(vf, self.colour))):
                         return False
@@ -248,12 +258,25 @@ class VideoReader:
                     if not self._put(self._filtered(ff, out)):
                         return False
                     out += 1
+        if self._idet is not None:  # a file shorter than idet's look
+            self._finish_idet()
         if self._filter is not None:
             for ff in self._filter.push(None):
                 if not self._put(self._filtered(ff, out)):
                     return False
                 out += 1
         return True
+
+    def _feed_idet(self, vf: av.VideoFrame) -> None:
+        assert self._idet is not None
+        self._idet.push(vf)
+        if self._idet.done:
+            self._finish_idet()
+
+    def _finish_idet(self) -> None:
+        counter, self._idet = self._idet, None
+        if counter is not None and self._on_idet is not None:
+            self._on_idet(counter)
 
     def _filtered(self, vf: av.VideoFrame, index: int) -> Frame:
         assert self._filter is not None

@@ -128,9 +128,20 @@ class FileSource:
         self._threads = decode_threads
         self._reader: VideoReader | None = None
         self._detection: fields.FieldDetection | None = None
-        if deinterlace == "auto" or ivtc or (deinterlace != "off" and field_order == "auto"):
+        # auto trusts a stream flagged progressive: idet then only checks the flag (for a warning),
+        # on the frames the reader decodes anyway, rather than in a decoding pass of its own first
+        self._flagged_progressive = (
+            deinterlace == "auto"
+            and not ivtc
+            and fields.stream_field_order(self._probed.path, self._probed.video_index) == "progressive"
+        )
+        if self._flagged_progressive:
+            pass
+        elif deinterlace == "auto" or ivtc or (deinterlace != "off" and field_order == "auto"):
             self._detection = fields.detect(self._probed)
         self._plan = fields.plan(self._detection, deinterlace, field_order, ivtc)
+        if self._flagged_progressive:
+            self._plan = dataclasses.replace(self._plan, reason="auto: the stream is flagged progressive")
         # the info says what the frames are: their rate after the field filters, their resolved colour
         c = self.colour
         self._info = dataclasses.replace(
@@ -260,8 +271,14 @@ class FileSource:
             info=self._probed,
             field_plan=self._plan,
             colour=self.colour,
+            on_idet=self._idet_seen if self._flagged_progressive else None,
         )
         return iter(self._reader)
+
+    def _idet_seen(self, counter: fields.IdetCounter) -> None:
+        """idet's counts over the opening frames of a stream flagged progressive: warn if it disagrees."""
+        self._detection = counter.result("progressive")
+        self._log_plan()
 
     def close(self) -> None:
         if self._reader is not None:

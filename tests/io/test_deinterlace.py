@@ -77,8 +77,13 @@ def test_auto_deinterlaces_only_the_interlaced_clip(fields_clips: dict[str, Path
     assert not auto_p.field_plan.active
     assert auto_p.info.frame_rate == probe(fields_clips["p24"]).frame_rate
     assert auto_p.info.frame_count == probe(fields_clips["p24"]).frame_count
+    # flagged progressive: no decoding pass before the run; idet checks the flag on the frames read
+    assert auto_p.stats()["deinterlace"]["reason"] == "auto: the stream is flagged progressive"
+    frames = _read(auto_p)
     stats = auto_p.stats()["deinterlace"]
     assert stats["mode"] == "off" and stats["filter"] is None and stats["interlaced"] is False
+    assert stats["stream_field_order"] == "progressive" and stats["idet"]["frames"] == min(60, len(frames))
+    assert stats["idet"]["progressive"] > stats["idet"]["tff"] + stats["idet"]["bff"]
 
 
 def test_off_leaves_frames_as_decoded(fields_clips: dict[str, Path]) -> None:
