@@ -230,43 +230,7 @@ class DeviceExecutor:
         host = torch.from_numpy(np.ascontiguousarray(image))
         if not self.cuda:
             return host.permute(2, 0, 1)
-        pinned = self._upload_pool.get(tuple(host.shape))
-        pinned.copy_(host)
-        with torch.cuda.stream(self.h2d):
-            dev = pinned.to(self.device, non_blocking=True)
-            event = torch.cuda.Event()
-            event.record(self.h2d)
-        self._upload_pool.put(pinned, event)
-        self.compute.wait_event(event)
-        dev.record_stream(self.compute)  # allocated on h2d, used on compute
-        return dev.permute(2, 0, 1)
-
-    def download(self, image: Tensor, flags: Tensor | None = None) -> Download:
-        """Start copying a (3, H, W) uint8 frame back; the copy overlaps later batches on CUDA.
-
-        flags: a small (N,) bool tensor (the faces' finite flags) that travels with the frame, so
-        reading it later never waits on the compute stream (which by then runs later batches).
-        """
-        hwc = image.permute(1, 2, 0)
-        if not self.cuda:
-            return Download(image=hwc.contiguous().numpy(), flags_host=None if flags is None else flags.cpu())
-        with torch.cuda.stream(self.compute):
-            hwc = hwc.contiguous()
-            flags_dev = None if flags is None else flags.to(torch.uint8).contiguous()
-            ready = torch.cuda.Event()
-            ready.record(self.compute)
-        pinned = self._download_pool.get(tuple(hwc.shape))
-        flags_host = None if flags_dev is None else torch.empty(flags_dev.shape, dtype=torch.uint8, pin_memory=True)
-        with torch.cuda.stream(self.d2h):
-            self.d2h.wait_event(ready)
-            hwc.record_stream(self.d2h)
-            pinned.copy_(hwc, non_blocking=True)
-            if flags_dev is not None and flags_host is not None:
-                flags_dev.record_stream(self.d2h)
-                flags_host.copy_(flags_dev, non_blocking=True)
-            done = torch.cuda.Event()
-            done.record(self.d2h)
-        return Download(pinned=pinned, event=done, pool=self._download_pool, flags_host=flags_host)
+        return self._to_device(host).permute(2, 0, 1)
 
     def upload_picture(self, pic: Picture) -> DevicePlanes:
         """A picture's planes on the device, ready to paste into (the picture itself stays as it is).
@@ -279,33 +243,54 @@ class DeviceExecutor:
             return DevicePlanes(
                 [torch.from_numpy(v) for v in copy.planes], pic.format, pic.colour, *pic.size, host=copy
             )
-        planes = []
-        for view in pic.planes:
-            pinned = self._upload_pool.get(view.shape, _TORCH_DTYPE[view.dtype.itemsize])
-            pinned.numpy()[...] = view
-            with torch.cuda.stream(self.h2d):
-                dev = pinned.to(self.device, non_blocking=True)
-                event = torch.cuda.Event()
-                event.record(self.h2d)
-            self._upload_pool.put(pinned, event)
-            self.compute.wait_event(event)
-            dev.record_stream(self.compute)
-            planes.append(dev)
+        planes = [self._to_device(torch.from_numpy(view)) for view in pic.planes]  # strided rows: copied as they are
         return DevicePlanes(planes, pic.format, pic.colour, *pic.size)
+
+    def _to_device(self, host: Tensor) -> Tensor:
+        """A host tensor on the device through a pinned buffer, on the h2d stream; compute waits for it."""
+        pinned = self._upload_pool.get(tuple(host.shape), host.dtype)
+        pinned.copy_(host)
+        with torch.cuda.stream(self.h2d):
+            dev = pinned.to(self.device, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record(self.h2d)
+        self._upload_pool.put(pinned, event)
+        self.compute.wait_event(event)
+        dev.record_stream(self.compute)  # allocated on h2d, used on compute
+        return dev
+
+    def download(self, image: Tensor, flags: Tensor | None = None) -> Download:
+        """Start copying a (3, H, W) uint8 frame back; the copy overlaps later batches on CUDA.
+
+        flags: a small (N,) bool tensor (the faces' finite flags) that travels with the frame, so
+        reading it later never waits on the compute stream (which by then runs later batches).
+        """
+        hwc = image.permute(1, 2, 0)
+        if not self.cuda:
+            return Download(image=hwc.contiguous().numpy(), flags_host=None if flags is None else flags.cpu())
+        with torch.cuda.stream(self.compute):
+            hwc = hwc.contiguous()
+        (pinned,), flags_host, done = self._to_host([hwc], flags)
+        return Download(pinned=pinned, event=done, pool=self._download_pool, flags_host=flags_host)
 
     def download_picture(self, dp: DevicePlanes, template: Picture, flags: Tensor | None = None) -> Download:
         """Start copying a picture's planes back (a new ``Picture`` like ``template``); see ``download``."""
         if not self.cuda:
             return Download(image=dp.host, flags_host=None if flags is None else flags.cpu())
+        pinned, flags_host, done = self._to_host(dp.planes, flags)
+        return Download(event=done, pool=self._download_pool, flags_host=flags_host, planes=pinned, template=template)
+
+    def _to_host(self, tensors: Sequence[Tensor], flags: Tensor | None) -> tuple[list[Tensor], Tensor | None, Any]:
+        """Copy device tensors (and the flags) into pinned buffers on the d2h stream, once compute has made them."""
         with torch.cuda.stream(self.compute):
             flags_dev = None if flags is None else flags.to(torch.uint8).contiguous()
             ready = torch.cuda.Event()
             ready.record(self.compute)
-        pinned = [self._download_pool.get(tuple(p.shape), p.dtype) for p in dp.planes]
+        pinned = [self._download_pool.get(tuple(t.shape), t.dtype) for t in tensors]
         flags_host = None if flags_dev is None else torch.empty(flags_dev.shape, dtype=torch.uint8, pin_memory=True)
         with torch.cuda.stream(self.d2h):
             self.d2h.wait_event(ready)
-            for dst, src in zip(pinned, dp.planes, strict=True):
+            for dst, src in zip(pinned, tensors, strict=True):
                 src.record_stream(self.d2h)
                 dst.copy_(src, non_blocking=True)
             if flags_dev is not None and flags_host is not None:
@@ -313,7 +298,7 @@ class DeviceExecutor:
                 flags_host.copy_(flags_dev, non_blocking=True)
             done = torch.cuda.Event()
             done.record(self.d2h)
-        return Download(event=done, pool=self._download_pool, flags_host=flags_host, planes=pinned, template=template)
+        return pinned, flags_host, done
 
     # Faces ---------------------------------------------------------------------------------------
 

@@ -228,16 +228,18 @@ class RestoreStage(Stage):
     def _finish(self, entry: _Entry) -> None:
         """All faces of a frame are back: compose it on the device and start its download."""
         jobs = entry.jobs
+        if entry.picture is None and entry.image is None:
+            entry.download = Download(image=entry.item.frame.image)
+            return
+        faces = (
+            [j.face for j in jobs],
+            [j.affine for j in jobs],
+            [j.crop for j in jobs],
+            [j.restored for j in jobs],
+            [j.finite for j in jobs],
+        )
         if entry.picture is not None:
-            regions = self.executor.compose_picture(
-                entry.picture,
-                [j.face for j in jobs],
-                [j.affine for j in jobs],
-                [j.crop for j in jobs],
-                [j.restored for j in jobs],  # type: ignore[misc]
-                [j.finite for j in jobs],  # type: ignore[misc]
-                self.blend,
-            )
+            regions = self.executor.compose_picture(entry.picture, *faces, self.blend)  # type: ignore[arg-type]
             for x0, y0, x1, y1 in regions:
                 self.paste_regions.extend((entry.item.index, x0, y0, x1, y1))
             with self.executor.on_compute():
@@ -246,19 +248,8 @@ class RestoreStage(Stage):
             entry.picture = None
             self._free_jobs(jobs)
             return
-        if entry.image is None:
-            entry.download = Download(image=entry.item.frame.image)
-            return
-        composed = self.executor.compose(
-            entry.image,
-            [j.face for j in jobs],
-            [j.affine for j in jobs],
-            [j.crop for j in jobs],
-            [j.restored for j in jobs],  # type: ignore[misc]
-            [j.finite for j in jobs],  # type: ignore[misc]
-            self.config.upscale,
-            self.blend,
-        )
+        assert entry.image is not None
+        composed = self.executor.compose(entry.image, *faces, self.config.upscale, self.blend)  # type: ignore[arg-type]
         with self.executor.on_compute():
             flags = torch.stack([j.finite for j in jobs]) if jobs else None  # type: ignore[misc]
         entry.download = self.executor.download(composed, flags)
