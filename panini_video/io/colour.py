@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from panini_video.errors import UsageError
+
+if TYPE_CHECKING:  # torch is imported where the maths runs: reading and writing video needs none of it
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,8 @@ def ycc_to_rgb(y: torch.Tensor, cb: torch.Tensor, cr: torch.Tensor, colour: Colo
 
     For an RGB stream the three planes are G, B, R and are only rescaled to 0-255.
     """
+    import torch
+
     y, cb, cr = y.float(), cb.float(), cr.float()
     coeff = colour.coefficients
     if coeff is None:
