@@ -167,7 +167,7 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int], source_pix
     accepted = [f.name for f in (encoder.video_formats or ())]
     default_fmt = profile_pix_fmt or _DEFAULT_PIX_FMT
     if profile_pix_fmt is None and source_pix_fmt is not None and config.pix_fmt is None:
-        default_fmt = keep_format(source_pix_fmt, accepted, path)
+        default_fmt = keep_format(source_pix_fmt, accepted, path, codec)
     pix_fmt = config.pix_fmt or (default_fmt if not accepted or default_fmt in accepted else accepted[0])
     if profile_pix_fmt and config.pix_fmt and config.pix_fmt != profile_pix_fmt:
         raise UsageError(
@@ -270,11 +270,14 @@ def plan_encoder(path: Path, config: IOConfig, size: tuple[int, int], source_pix
     return plan
 
 
-def keep_format(source: str, accepted: list[str], path: Path) -> str:
+def keep_format(source: str, accepted: list[str], path: Path, codec: str = "the encoder") -> str:
     """The pixel format to encode a ``source`` input in: its own (planar twin) when accepted, else the nearest.
 
-    Nearest: the same chroma subsampling at the same or the next greater depth, then any depth,
-    then ``yuv420p``; a change is logged, since it is a conversion the user did not ask for.
+    Nearest: the same chroma subsampling at the same or the next greater depth; else the least
+    depth at or above the input's, with the finest chroma (RGB kept RGB where it can be); a
+    change is logged, since it is a conversion the user did not ask for. UsageError when the
+    encoder cannot code the input's depth at all: fewer bits are given only when asked for
+    (``--pix-fmt``), before any work.
     """
     from panini_video.io.picture import native_format, plane_format
 
@@ -282,21 +285,34 @@ def keep_format(source: str, accepted: list[str], path: Path) -> str:
     if not accepted or own in accepted:
         return own
     want = plane_format(own)
-    if want is not None:
-        same = [
-            (f.bits < want.bits, f.bits, name)
-            for name in accepted
-            if (f := plane_format(name)) is not None
-            and (f.sub_x, f.sub_y, f.rgb, f.gray) == (want.sub_x, want.sub_y, want.rgb, want.gray)
-            and not name.startswith("yuvj")
-        ]
-        if same:
-            choice = min(same)[2]
-            log.info("%s: the encoder does not take %s; encoding %s", path, own, choice)
-            return choice
-    if own != _DEFAULT_PIX_FMT:
-        log.info("%s: the encoder does not take %s; encoding %s", path, own, _DEFAULT_PIX_FMT)
-    return _DEFAULT_PIX_FMT
+    if want is None:
+        return _DEFAULT_PIX_FMT
+    formats = [(name, f) for name in accepted if (f := plane_format(name)) is not None and not name.startswith("yuvj")]
+    deep = [
+        (name, f)
+        for name, f in formats
+        if f.bits >= want.bits and (want.gray or not f.gray)  # a colour input never goes to grey
+    ]
+    same = [
+        (f.bits, name)
+        for name, f in deep
+        if (f.sub_x, f.sub_y, f.rgb, f.gray) == (want.sub_x, want.sub_y, want.rgb, want.gray)
+    ]
+    if same:
+        choice = min(same)[1]
+    elif deep:
+        choice = min(deep, key=lambda nf: (nf[1].bits, nf[1].rgb != want.rgb, nf[1].sub_x + nf[1].sub_y, nf[1].gray))[0]
+    else:
+        most = max((f.bits for _, f in formats), default=8)
+        shallow = [name for name, f in formats if f.bits == most and (f.sub_x, f.sub_y) == (want.sub_x, want.sub_y)]
+        suggest = shallow[0] if shallow else _DEFAULT_PIX_FMT
+        raise UsageError(
+            f"{path}: the input is {want.bits}-bit ({own}) and {codec} here codes at most {most} bits; "
+            f"give --pix-fmt {suggest} to accept {most} bits, or a codec that keeps them (--codec ffv1 into .mkv, "
+            "x265, prores)"
+        )
+    log.info("%s: %s does not take %s; encoding %s", path, codec, own, choice)
+    return choice
 
 
 def _check_container(path: Path, ext: str, codec: str, name: str) -> None:

@@ -108,3 +108,25 @@ def test_a_codec_without_yuv420p_gets_one_it_takes() -> None:
 def test_x264_preset_names_are_ignored_by_vp9_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     plan = plan_encoder(Path("a.webm"), IOConfig(preset="ultrafast"), (64, 48))
     assert "deadline" not in plan.options and "ignores it" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "config", "expected"),
+    [
+        ("yuv422p10le", "a.mp4", IOConfig(), "yuv422p10le"),  # x264 High 4:2:2
+        ("yuv444p10le", "a.mkv", IOConfig(codec="x265"), "yuv444p10le"),
+        ("gbrp10le", "a.mkv", IOConfig(codec="ffv1"), "gbrp10le"),  # RGB stays RGB
+        ("nv12", "a.mp4", IOConfig(), "yuv420p"),  # the planar twin: the same samples
+        ("gbrp", "a.mp4", IOConfig(), "yuv444p"),  # x264 has no planar RGB: full chroma, logged
+        ("yuv422p10le", "a.webm", IOConfig(pix_fmt="yuv422p"), "yuv422p"),  # fewer bits when asked for
+        ("yuv444p10le", "a.mov", IOConfig(codec="prores"), "yuv444p10le"),  # the 4444 profile, from the input
+    ],
+)
+def test_the_output_keeps_the_input_format(source: str, name: str, config: IOConfig, expected: str) -> None:
+    assert plan_encoder(Path(name), config, (320, 240), source).pix_fmt == expected
+
+
+@pytest.mark.parametrize(("source", "name"), [("yuv422p10le", "a.webm"), ("yuv420p12le", "a.mp4")])
+def test_a_depth_the_encoder_cannot_keep_is_refused_before_any_work(source: str, name: str) -> None:
+    with pytest.raises(UsageError, match=r"-bit .* --pix-fmt \w+ to accept"):
+        plan_encoder(Path(name), IOConfig(), (320, 240), source)
