@@ -101,6 +101,8 @@ class RestoreStage(Stage):
             WeightsNotFoundError (with how to get the weights) before the graph starts.
         clock: time source of the max wait (tests).
         fetch_progress: called with the bytes done and total while weights download.
+        provenance: keep every paste region (the stats, for verify) and each track's log (the
+            report); False for a run with no end (live), where they would grow without bound.
     """
 
     name = "restore"
@@ -113,8 +115,10 @@ class RestoreStage(Stage):
         clock: Callable[[], float] = time.monotonic,
         *,
         fetch_progress: ProgressCallback | None = None,
+        provenance: bool = True,
     ) -> None:
         self.config = config
+        self.provenance = provenance
         self.blend = blend or BlendConfig()
         device = resolve_device(config.device)
         self.weights = "given"  # a model handed in (tests, benches)
@@ -240,8 +244,9 @@ class RestoreStage(Stage):
         )
         if entry.picture is not None:
             regions = self.executor.compose_picture(entry.picture, *faces, self.blend)  # type: ignore[arg-type]
-            for x0, y0, x1, y1 in regions:
-                self.paste_regions.extend((entry.item.index, x0, y0, x1, y1))
+            if self.provenance:
+                for x0, y0, x1, y1 in regions:
+                    self.paste_regions.extend((entry.item.index, x0, y0, x1, y1))
             with self.executor.on_compute():
                 flags = torch.stack([j.finite for j in jobs]) if jobs else None  # type: ignore[misc]
             entry.download = self.executor.download_picture(entry.picture, entry.item.frame.image, flags)  # type: ignore[arg-type]
@@ -255,7 +260,7 @@ class RestoreStage(Stage):
         entry.download = self.executor.download(composed, flags)
         entry.image = None
         self._free_jobs(jobs)
-        if self.config.upscale == 1:
+        if self.config.upscale == 1 and self.provenance:
             for j in jobs:
                 x0, y0, x1, y1 = paste_region(j.face, entry.item.frame.size)
                 self.paste_regions.extend((entry.item.index, x0, y0, x1, y1))
@@ -297,7 +302,7 @@ class RestoreStage(Stage):
         self.faces += len(jobs)
         self.faces_failed += failed
         frame = item.frame if image is item.frame.image else dataclasses.replace(item.frame, image=image)
-        for j in jobs:
+        for j in jobs if self.provenance else ():
             if not j.failed and j.face.track >= 0 and up == 1:
                 self.track_log.add(item.index, j.face, item.frame, frame)
         faces = item.faces if up == 1 else tuple(_scaled_face(f, up) for f in item.faces)
@@ -327,10 +332,16 @@ class RestoreStage(Stage):
             "dre_batches": self.dre_batches.batches,
             "dre_mode": self.config.dre_mode,
             "tracks": tracks,
-            "paste_regions": {
-                "columns": list(PASTE_REGION_COLUMNS),
-                "rows": np.asarray(self.paste_regions, dtype=np.int64).reshape(-1, 5).tolist(),
-            },
+            **(
+                {
+                    "paste_regions": {
+                        "columns": list(PASTE_REGION_COLUMNS),
+                        "rows": np.asarray(self.paste_regions, dtype=np.int64).reshape(-1, 5).tolist(),
+                    }
+                }
+                if self.provenance
+                else {}
+            ),
         }
 
 

@@ -21,6 +21,7 @@ from panini_video.restore.planes import DevicePlanes, align_to_grid, region_rgb
 
 THUMB_SIDE = 160  # longest side of a thumbnail, in pixels
 _MARGIN = 0.15  # thumbnails reach this share of the box beyond it
+SIZE_SAMPLES = 4096  # face sizes kept per track for its median (evenly spread over the track)
 
 
 @dataclass
@@ -30,6 +31,7 @@ class _Track:
     faces: int = 0
     widths: list[float] = field(default_factory=list)
     heights: list[float] = field(default_factory=list)
+    stride: int = 1  # every stride-th face's size is kept
     sharpness: float = -1.0
     frame: int = -1
     before: np.ndarray | None = None
@@ -50,8 +52,11 @@ class TrackLog:
             t = self._tracks[face.track] = _Track(first=index, last=index)
         t.first, t.last = min(t.first, index), max(t.last, index)
         t.faces += 1
-        t.widths.append(face.width)
-        t.heights.append(face.height)
+        if t.faces % t.stride == 0:  # sizes sampled: memory stays bounded on a long track
+            t.widths.append(face.width)
+            t.heights.append(face.height)
+            if len(t.widths) >= SIZE_SAMPLES:  # keep every other sample, and sample half as often
+                t.widths, t.heights, t.stride = t.widths[::2], t.heights[::2], 2 * t.stride
         box = _box(face, before.size, 0.0)
         if box is None:
             return

@@ -90,8 +90,12 @@ def build_stages(
     model: Any = None,
     detector: Any = None,
     fetch_progress: Callable[[int, int | None], None] | None = None,
+    provenance: bool = True,
 ) -> list[Stage]:
     """The face stages for ``config``, in graph order: detect, track, then restore or annotate.
+
+    provenance: the restorer keeps every paste region and each track's log for verify and the
+    report; a live run, which has no end, leaves them out (they grow with every face).
 
     Weights are loaded here, before the graph starts and before any output exists, so a missing
     model or detector file is a ``WeightsNotFoundError`` that says how to get it. ``model`` and
@@ -117,7 +121,11 @@ def build_stages(
     else:
         from panini_video.restore.stage import RestoreStage
 
-        stages.append(RestoreStage(config.restore, config.blend, model=model, fetch_progress=fetch_progress))
+        stages.append(
+            RestoreStage(
+                config.restore, config.blend, model=model, fetch_progress=fetch_progress, provenance=provenance
+            )
+        )
     return stages
 
 
@@ -263,7 +271,10 @@ def run(
         info = source.info
         size = output_size(config, info)
         plans = sink.plan(size, info.pix_fmt)  # the encoders refuse bad settings now, not at frame 0
-        stage_list = build_stages(config, info, fetch_progress=fetch_progress) if stages is None else list(stages)
+        if stages is None:
+            stage_list = build_stages(config, info, fetch_progress=fetch_progress, provenance=not live)
+        else:
+            stage_list = list(stages)
         rgb = live or config.restore.upscale != 1 or config.annotate  # these frames are (or become) RGB
         in_flight = None if rgb else info.pix_fmt  # a file's frames are pictures of its own format
         memory = plan_memory(config, stage_list, plans, in_flight)

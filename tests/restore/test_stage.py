@@ -49,7 +49,8 @@ def test_result_does_not_depend_on_batching(clip_items: list[FrameItem], tiny_mo
     for x, y, src in zip(a, b, items, strict=True):
         assert face_changed(src.frame.rgb(), x.frame.rgb(), src)  # the face was restored
         diff = max(
-            np.abs(p.astype(int) - q.astype(int)).max() for p, q in zip(x.frame.image.planes, y.frame.image.planes, strict=True)
+            np.abs(p.astype(int) - q.astype(int)).max()
+            for p, q in zip(x.frame.image.planes, y.frame.image.planes, strict=True)
         )
         assert diff <= 1, f"frame {x.index}: batch 1 and batch 8 differ by {diff} grey levels"
 
@@ -194,3 +195,22 @@ def test_no_download_never_asks_the_server(server: FakeServer) -> None:
     with pytest.raises(WeightsNotFoundError, match="downloads are off"):
         RestoreStage(RestoreConfig(model="mfr", device="cpu", download=False))
     assert server.requests == []
+
+
+def test_paste_regions_and_track_log_are_kept_unless_the_run_has_no_end(
+    clip_items: list[FrameItem], tiny_model: PaniniNet
+) -> None:
+    kept = RestoreStage(config(batch_size=4), model=tiny_model)
+    out = run_stage(kept, clip_items)
+    rows = kept.stats()["paste_regions"]["rows"]
+    assert [r[0] for r in rows] == [x.index for x in out for j in x.jobs if not j.failed]  # one per pasted face
+    for frame, x0, y0, x1, y1 in rows:  # each holds its face's box, on the 4:2:0 chroma grid
+        box = out[frame].faces[0].box
+        assert x0 <= box[0] and y0 <= box[1] and x1 >= box[2] and y1 >= box[3]
+        assert x0 % 2 == y0 % 2 == 0
+    (track,) = kept.artifacts()["tracks"]
+    assert (track["first_frame"], track["last_frame"], track["faces"]) == (0, len(clip_items) - 1, len(clip_items))
+    assert track["best"]["before"].ndim == 3 and track["best"]["after"].shape == track["best"]["before"].shape
+    live = RestoreStage(config(batch_size=4), model=tiny_model, provenance=False)
+    run_stage(live, clip_items)
+    assert "paste_regions" not in live.stats() and live.artifacts()["tracks"] == []
