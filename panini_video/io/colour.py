@@ -157,10 +157,14 @@ def stream_colour(info: Any, assume_colorspace: str = "auto", assume_range: str 
     """The resolved ``Colour`` of a probed video (``io.probe.VideoInfo``), logged once when assumed."""
     from panini_video.io.picture import native_format, plane_format
 
-    fmt = plane_format(native_format(info.pix_fmt)) if getattr(info, "pix_fmt", None) else None
+    pix_fmt = getattr(info, "pix_fmt", None) or ""
+    fmt = plane_format(native_format(pix_fmt)) if pix_fmt else None
+    range_ = info.color_range
+    if range_ not in (1, 2) and pix_fmt.startswith("yuvj"):  # FFmpeg's JPEG formats are full range by name
+        range_ = 2
     return resolve_colour(
         info.color_space,
-        info.color_range,
+        range_,
         info.color_primaries,
         info.color_trc,
         info.height,

@@ -8,6 +8,7 @@ pixel format.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 from panini_video.config import BlendConfig
 from panini_video.faces.align import alignment_matrix
 from panini_video.faces.blend import paste_region
-from panini_video.io.colour import Colour, resolve_colour, rgb_to_ycc, ycc_to_rgb
+from panini_video.io.colour import Colour, resolve_colour, rgb_to_ycc, stream_colour, ycc_to_rgb
 from panini_video.io.picture import Picture, native_format, plane_format, sws_args
 from panini_video.records import FaceJob, FrameItem
 from panini_video.restore.planes import (
@@ -87,6 +88,12 @@ def test_untagged_is_resolved_by_height_and_can_be_forced() -> None:
     forced = resolve_colour(1, 1, 1, 1, 1080, assume_colorspace="bt601", assume_range="full")
     assert (forced.matrix, forced.range) == (6, 2)
     assert resolve_colour(0, 2, 1, 13, 1080, rgb=True).matrix == 0
+    jpeg = stream_colour(
+        SimpleNamespace(
+            pix_fmt="yuvj420p", color_space=2, color_range=0, color_primaries=2, color_trc=2, height=480, path="a.avi"
+        )
+    )
+    assert jpeg.range == 2 and "range" not in jpeg.assumed  # FFmpeg's JPEG formats say full range by name
 
 
 def test_packed_and_semi_planar_formats_unpack_to_their_twin_losslessly(testdata: Path) -> None:
