@@ -8,6 +8,7 @@ the test also runs there, so CI keeps those paths working without a GPU.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from panini_video.faces.blend import paste_region
+from panini_video.io.picture import Picture
 from panini_video.models import VARIANTS, PaniniNet
 from panini_video.records import FrameItem
 from panini_video.restore.executor import DeviceExecutor, resolve_precision
@@ -190,10 +192,20 @@ def run_picture(ex: DeviceExecutor, item: FrameItem) -> dict[str, Any]:
     return {"planes": [p.copy() for p in result.planes], "regions": regions, "flags": down.flags()}
 
 
+@pytest.mark.parametrize("pix_fmt", [None, "yuv422p10le"], ids=["as-decoded", "yuv422p10le"])
 @pytest.mark.parametrize("device", [pytest.param("cuda", marks=pytest.mark.cuda)])
-def test_the_picture_path_matches_the_cpu(testdata: Path, tiny_net: PaniniNet, device: str) -> None:
-    """Planes pasted on the GPU equal the CPU's within one code; outside the regions, exactly the input."""
+def test_the_picture_path_matches_the_cpu(
+    testdata: Path, tiny_net: PaniniNet, device: str, pix_fmt: str | None
+) -> None:
+    """Planes pasted on the GPU equal the CPU's within one code; outside the regions, exactly the input.
+
+    The 10-bit case takes uint16 planes through the device (upload, paste, download).
+    """
     (item,) = tracked(testdata, CROWD, 1)
+    if pix_fmt is not None:
+        pic = item.frame.image
+        deep = Picture.of(pic.frame.reformat(format=pix_fmt), pic.colour)
+        item = dataclasses.replace(item, frame=dataclasses.replace(item.frame, image=deep))
     ref = run_picture(executor(tiny_net, "cpu", "fp32"), item)
     got = run_picture(executor(tiny_net, device, "fp32"), item)
     assert got["regions"] == ref["regions"] and got["flags"] == ref["flags"]
