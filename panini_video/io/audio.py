@@ -19,6 +19,7 @@ from pathlib import Path
 
 import av
 import av.container
+import numpy as np
 
 from panini_video.io.carry import SubtitleConverter, copy_chapters, plan_carry
 from panini_video.io.probe import ffmpeg_url, open_input
@@ -53,6 +54,8 @@ class AudioRemuxer:
         self.packets_copied = 0
         self.packets_transcoded = 0
         self.subtitle_packets = 0
+        # seconds of the input's audio before the output's time 0, cut off (MXF: see ``start_at``)
+        self.offset = 0.0
         try:
             supported = output.supported_codecs
             self.carry = plan_carry(self._input, output)
@@ -143,6 +146,14 @@ class AudioRemuxer:
             target.metadata["language"] = s.language
         return target, converter
 
+    def start_at(self, seconds: float) -> None:
+        """Make the input's time ``seconds`` the output's time 0: audio before it is cut off, to the sample.
+
+        For containers that hold no start offset (MXF counts every stream from 0): their video
+        starts with its first frame, so the audio must start at that frame's time to stay in sync.
+        """
+        self.offset = max(0.0, float(seconds))
+
     @property
     def has_audio(self) -> bool:
         return bool(self._routes)
@@ -185,15 +196,45 @@ class AudioRemuxer:
             for frame in frames:
                 assert route.resampler is not None
                 for ready in route.resampler.resample(frame):  # pts carried over, in samples
+                    ready = self._shifted(ready)
+                    if ready is None:
+                        continue
                     for out in route.target.encode(ready):
                         output.mux(out)
                         self.packets_transcoded += 1
             return
         if pkt.size == 0:  # demux's end-of-stream marker, nothing to copy
             return
+        if self.offset and pkt.time_base is not None:  # copied whole: packets before the start are left out
+            shift = round(self.offset / pkt.time_base)
+            if pkt.pts is not None and pkt.pts < shift:
+                return
+            pkt.pts = None if pkt.pts is None else pkt.pts - shift
+            pkt.dts = None if pkt.dts is None else pkt.dts - shift
         pkt.stream = route.target
         output.mux(pkt)
         self.packets_copied += 1
+
+    def _shifted(self, frame: av.AudioFrame) -> av.AudioFrame | None:
+        """A decoded frame moved by ``offset`` (its samples before the start cut off); None: all before it."""
+        if not self.offset or frame.pts is None:
+            return frame
+        rate = frame.sample_rate
+        cut = round(self.offset * rate)  # the resampler's pts count samples at ``rate``
+        if frame.pts + frame.samples <= cut:
+            return None
+        if frame.pts >= cut:
+            frame.pts -= cut
+            return frame
+        skip = cut - frame.pts
+        samples = frame.to_ndarray()
+        channels = len(frame.layout.channels)
+        kept = samples[:, skip:] if frame.format.is_planar else samples[:, skip * channels :]
+        out = av.AudioFrame.from_ndarray(np.ascontiguousarray(kept), format=frame.format.name, layout=frame.layout.name)
+        out.sample_rate = rate
+        out.pts = 0
+        out.time_base = frame.time_base
+        return out
 
     def finish(self, output: av.container.OutputContainer) -> None:
         """Mux what is left, flush the encoders, release the input."""

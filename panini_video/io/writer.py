@@ -171,6 +171,9 @@ class VideoWriter:
             for pkt in self._stream.encode(vf):
                 self._container.mux(pkt)
             if self._audio is not None:
+                if self.frames_written == 0 and self.path.suffix.lower() == ".mxf":
+                    # MXF shows the first frame at 0 whatever its time: the audio starts there too
+                    self._audio.start_at(float(pts * self.time_base))
                 self._audio.pump(self._container, float(pts * self.time_base))
         except (av.FFmpegError, OSError) as e:
             self.abort()

@@ -142,3 +142,42 @@ def test_a_rate_mxf_cannot_hold_is_refused_naming_mov(source: Path, tmp_path: Pa
     with pytest.raises(OutputError, match=r"MXF holds the frame rates .*22\.131 fps: write \.mov"):
         VideoWriter(tmp_path / "a.mxf", info, IOConfig(codec="dnxhr"), audio_from=None)
     assert list(tmp_path.iterdir()) == []
+
+
+def _mono_48k(path: Path) -> tuple[np.ndarray, float]:
+    """The file's first audio stream decoded as 48 kHz mono float samples, and the time of the first."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=48000)
+    chunks, start = [], None
+    with av.open(str(path)) as c:
+        for frame in c.decode(audio=0):
+            start = float(frame.time or 0.0) if start is None else start
+            chunks += [f.to_ndarray()[0] for f in resampler.resample(frame)]
+    return np.concatenate(chunks), start or 0.0
+
+
+def test_mxf_audio_starts_with_the_first_frame_so_it_stays_in_sync(testdata: Path, tmp_path: Path) -> None:
+    """MXF shows its first frame at 0: the audio before that frame's time is cut, the rest keeps its place.
+
+    hamilton_short's first video frame is at 0.852 s and its audio starts at 0: written to MXF
+    as it is, the audio would lead the picture by 0.852 s.
+    """
+    from panini_video.io import VideoReader
+    from panini_video.verify import verify_files
+
+    src = testdata / "videos" / "hamilton_short.mp4"
+    out = tmp_path / "h.mxf"
+    with VideoReader(src) as reader, VideoWriter(out, reader.info, IOConfig(codec="dnxhr")) as writer:
+        first = None
+        for frame in reader:
+            first = frame.time if first is None else first
+            writer.write(frame)
+    assert first is not None and first > 0.5
+    (a, a0), (b, b0) = _mono_48k(src), _mono_48k(out)
+    window = b[48000 : 3 * 48000]  # the output's 1 s to 3 s
+    lags = range(0, 3 * 48000, 12)
+    best = max(lags, key=lambda lag: float(np.dot(a[lag : lag + len(window)], window)))
+    found = a0 + best / 48000  # the input time the output's (b0 + 1 s) sounds like
+    # in sync: the input's time is the output's plus the first frame's (lip sync holds within 20 ms)
+    assert abs(found - (b0 + 1.0 + first)) < 0.02, (found, b0 + 1.0 + first)
+    report = verify_files(src, out)
+    assert [c.status for c in report.audio] == ["ok"]
