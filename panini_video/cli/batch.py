@@ -44,11 +44,7 @@ exit codes: 0 every file done or skipped, 5 some failed (see --status), 2 bad op
 4 output folder or ledger unusable, 6 weights, 128+N stopped by signal N."""
 
 
-def _shard(text: str) -> tuple[int, int]:
-    try:
-        return parse_shard(text)
-    except UsageError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+_shard = run_cli.flag_type(parse_shard)
 
 
 def _count(text: str) -> int:

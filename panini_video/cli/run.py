@@ -14,8 +14,9 @@ import json
 import logging
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from typing import Any, TypeVar, get_args, get_type_hints
 
 from panini_video import outputs
 from panini_video.config import (
@@ -52,6 +53,7 @@ from panini_video.run.sinks import FileSink, MultiSink, Sink
 from panini_video.run.sources import FileSource, PacedSource, Source
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_PIPELINE = "default"
 EPILOG = """exit codes: 0 done, 2 bad options, 3 bad input, 4 output not writable, 5 a stage failed,
@@ -80,25 +82,22 @@ def _float(text: str) -> float:
     return value
 
 
-def _reconnect(text: str) -> int:
-    try:
-        return parse_reconnect(text)
-    except UsageError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+def flag_type(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """A config parser (``parse_size``, ``parse_reconnect``...) as an argparse type: UsageError -> its message."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except UsageError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = parse.__name__  # argparse names the type in some messages
+    return convert
 
 
-def _bitrate(text: str) -> int:
-    try:
-        return parse_bitrate(text)
-    except UsageError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def parse_size_arg(text: str) -> int:
-    try:
-        return parse_size(text)
-    except UsageError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+_reconnect = flag_type(parse_reconnect)
+_bitrate = flag_type(parse_bitrate)
+parse_size_arg = flag_type(parse_size)
 
 
 def add_overwrite_options(parser: argparse.ArgumentParser) -> None:

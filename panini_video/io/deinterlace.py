@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -38,7 +37,6 @@ log = logging.getLogger(__name__)
 IDET_FRAMES = 60  # opening frames idet looks at: about 2 s, enough for its multi-frame verdict to settle
 # AVFieldOrder codes: 1 progressive, 2 top coded and shown first, 3 bottom/bottom, 4 top coded first
 # shown second (tb), 5 (bt)
-_FIELD_ORDER_NAMES = {0: "unknown", 1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
 _TOP_FIRST = frozenset({"tt", "bt"})  # the field shown first is the top one
 _BOTTOM_FIRST = frozenset({"bb", "tb"})
 
@@ -132,13 +130,6 @@ class FieldPlan:
         return ",".join(f"{name}={args}" if args else name for name, args in self.filters)
 
 
-def stream_field_order(path: str | os.PathLike[str], video_index: int) -> str:
-    """The codec's field-order flag of the video stream (unknown when it does not say)."""
-    with open_input(path) as container:
-        ctx = container.streams[video_index].codec_context
-        return _FIELD_ORDER_NAMES.get(int(ctx.field_order or 0), "unknown")
-
-
 class IdetCounter:
     """FFmpeg's idet over frames as they are decoded: ``push`` each, then ``result``.
 
@@ -199,7 +190,6 @@ def detect(info: VideoInfo, frames: int = IDET_FRAMES) -> FieldDetection:
     """Run idet over the first ``frames`` decoded frames of the file ``info`` describes."""
     with open_input(info.path) as container:
         stream = container.streams[info.video_index]
-        order = _FIELD_ORDER_NAMES.get(int(stream.codec_context.field_order or 0), "unknown")
         stream.codec_context.thread_type = "AUTO"
         counter = IdetCounter(stream, frames)
         decoded = container.decode(stream)
@@ -212,7 +202,7 @@ def detect(info: VideoInfo, frames: int = IDET_FRAMES) -> FieldDetection:
             log.debug("%s: idet stopped after %d frames: %s", info.path, counter.seen, e)
         finally:
             getattr(decoded, "close", lambda: None)()
-        return counter.result(order)
+        return counter.result(info.field_order)
 
 
 def _pull_all(sink: Any, last: av.VideoFrame | None) -> av.VideoFrame | None:

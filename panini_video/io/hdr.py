@@ -155,28 +155,6 @@ def frame_hdr(frame: av.VideoFrame) -> HdrMetadata | None:
     return HdrMetadata(mastering, light)
 
 
-def read_hdr(path: str | Path, stream_index: int | None = None) -> HdrMetadata | None:
-    """The HDR metadata of the first decoded frame of a file's video; None when it has none.
-
-    stream_index: the container's index of the video stream (the first video stream when None).
-    """
-    from panini_video.io.probe import open_input  # the file's typed errors, and odd names (a:b.mp4)
-
-    with open_input(path) as container:
-        streams = [s for s in container.streams.video if stream_index is None or s.index == stream_index]
-        if not streams:
-            return None
-        frames = container.decode(streams[0])
-        try:
-            for frame in frames:
-                return frame_hdr(frame)
-        except av.FFmpegError as e:
-            log.debug("%s: no frame to read HDR metadata from (%s)", path, e)
-        finally:
-            getattr(frames, "close", lambda: None)()
-    return None
-
-
 def hdr_options(codec: str, options: dict[str, str], hdr: HdrMetadata | None) -> dict[str, str] | None:
     """``options`` with ``hdr`` added as the encoder's SEI parameters; None when ``codec`` writes no such SEI.
 
@@ -200,19 +178,12 @@ def hdr_options(codec: str, options: dict[str, str], hdr: HdrMetadata | None) ->
     return {**options, option: ":".join([*kept, *extra])}
 
 
-def carry_hdr(codec: str, options: dict[str, str], source: Path | None, target: Path) -> dict[str, str]:
-    """The encoder options that carry the HDR metadata of ``source`` (a file) into ``target``.
+def carry_hdr(codec: str, options: dict[str, str], hdr: HdrMetadata | None, target: Path) -> dict[str, str]:
+    """The encoder options that carry the input's HDR metadata (``VideoInfo.hdr``) into ``target``.
 
     Logs what is carried; when the encoder cannot write it, one warning line names what is lost
-    and how to keep it. ``source`` None (or not a file: a live stream) carries nothing.
+    and how to keep it. ``hdr`` None (none, or a live stream) carries nothing.
     """
-    if source is None or not Path(source).is_file():
-        return dict(options)
-    try:
-        hdr = read_hdr(source)
-    except (av.FFmpegError, OSError) as e:
-        log.debug("%s: HDR metadata not read (%s)", source, e)
-        return dict(options)
     if hdr is None:
         return dict(options)
     carried = hdr_options(codec, options, hdr)

@@ -18,6 +18,7 @@ import av
 import av.container
 
 from panini_video.errors import CorruptInputError, InputError, InputNotFoundError, NoVideoStreamError
+from panini_video.io.hdr import HdrMetadata, frame_hdr
 from panini_video.outputs import file_kind
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,9 @@ class VideoInfo:
     when unknown. frame_count: from the container's header, None when it does not say.
     video_index: index of the video stream used. color_*: FFmpeg's AVCOL_* codes of the video
     (matrix, range, primaries, transfer); 2/0/2/2 mean unspecified. sample_aspect_ratio: the
-    pixels' shape (anamorphic video), None when unknown or square.
+    pixels' shape (anamorphic video), None when unknown or square. profile: the codec profile
+    (``High 4:2:2``, ``HQ``), None when it has none. field_order: the stream's flag
+    (``FIELD_ORDER_NAMES``). hdr: the first frame's HDR10 metadata (``io.hdr``), None when none.
     """
 
     path: Path
@@ -77,6 +80,9 @@ class VideoInfo:
     color_primaries: int = 2
     color_trc: int = 2
     sample_aspect_ratio: Fraction | None = None
+    profile: str | None = None
+    field_order: str = "unknown"
+    hdr: HdrMetadata | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -91,6 +97,9 @@ class VideoInfo:
     def video_stream(self) -> StreamInfo:
         return next(s for s in self.streams if s.index == self.video_index)
 
+
+# the codec's field-order flag (AVFieldOrder) by name: tt/bb top/bottom field first, coded and shown alike
+FIELD_ORDER_NAMES = {0: "unknown", 1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
 
 # FFmpeg demuxers that turn text into pictures (its "tty" demuxer takes any .txt, .ans, .nfo, ...
 # file and renders the characters): a text file given as the input is a mistake, not a video.
@@ -208,6 +217,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             raise NoVideoStreamError(f"{p}: has no video stream ({kinds})")
         vs = videos[0]
         _check_index_fits(p, vs)
+        order = FIELD_ORDER_NAMES.get(int(vs.codec_context.field_order or 0), "unknown")  # the flag, before decoding
         first = _first_frame(p, container, vs)
         rotation = int(round(first.rotation)) % 360 if first is not None else 0
         if rotation == 0:
@@ -249,6 +259,9 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             color_primaries=int(ctx.color_primaries),
             color_trc=int(ctx.color_trc),
             sample_aspect_ratio=_sar(vs),
+            profile=str(ctx.profile) if ctx.profile else None,
+            field_order=order,
+            hdr=frame_hdr(first) if first is not None else None,
         )
 
 

@@ -107,10 +107,11 @@ class VideoWriter:
         # the input's time base for both the codec and the stream: pts are copied, never re-derived;
         # MXF holds a constant frame rate only (its muxer takes no other time base): 1/fps, pts rescaled
         self.time_base = info.time_base
-        if self.path.suffix.lower() == ".mxf":
+        self._starts_at_zero = self.path.suffix.lower() == ".mxf"  # no start offset: the first frame is at 0
+        if self._starts_at_zero:
             self.time_base = mxf_time_base(self.path, info)
             rate = 1 / self.time_base
-        options = carry_hdr(plan.codec, plan.options, info.path, self.path)  # HDR10 metadata, where it can go
+        options = carry_hdr(plan.codec, plan.options, info.hdr, self.path)  # HDR10 metadata, where it can go
         try:
             stream = self._container.add_stream(plan.codec, rate=rate, options=options)
         except (av.FFmpegError, ValueError) as e:
@@ -171,8 +172,8 @@ class VideoWriter:
             for pkt in self._stream.encode(vf):
                 self._container.mux(pkt)
             if self._audio is not None:
-                if self.frames_written == 0 and self.path.suffix.lower() == ".mxf":
-                    # MXF shows the first frame at 0 whatever its time: the audio starts there too
+                if self.frames_written == 0 and self._starts_at_zero:
+                    # the first frame is shown at 0 whatever its time: the audio starts there too
                     self._audio.start_at(float(pts * self.time_base))
                 self._audio.pump(self._container, float(pts * self.time_base))
         except (av.FFmpegError, OSError) as e:

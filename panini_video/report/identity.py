@@ -15,10 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
-
 from panini_video.errors import InputError
-from panini_video.io.hdr import read_hdr
 from panini_video.io.probe import probe
 
 MIB = 1 << 20
@@ -84,33 +81,13 @@ def _rate(value: Fraction | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _profile(path: Path, index: int) -> str | None:
-    """The video stream's codec profile (``High``, ``High 4:2:2``, ``HQ``...), None when the codec has none."""
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams[index]
-            profile = stream.codec_context.profile if stream.codec_context is not None else None
-    except (av.FFmpegError, OSError, IndexError):
-        return None
-    return str(profile) if profile else None
-
-
-def _hdr(path: Path, index: int) -> dict[str, Any] | None:
-    """The static HDR metadata of the first frame (mastering display, content light), None when it has none."""
-    try:
-        hdr = read_hdr(path, index)
-    except (av.FFmpegError, OSError):
-        return None
-    return None if hdr is None else hdr.as_dict()
-
-
 def media_facts(path: str | os.PathLike[str]) -> dict[str, Any]:
     """What a probe reads from a video file: container, codec, profile, pix_fmt, size, rate, count, colour, streams."""
     info = probe(path)
     return {
         "container": info.format,
         "codec": info.codec,
-        "profile": _profile(info.path, info.video_index),
+        "profile": info.profile,
         "pix_fmt": info.pix_fmt,
         "width": info.width,
         "height": info.height,
@@ -127,7 +104,7 @@ def media_facts(path: str | os.PathLike[str]) -> dict[str, Any]:
             "primaries": info.color_primaries,
             "transfer": info.color_trc,
         },
-        "hdr": _hdr(info.path, info.video_index),
+        "hdr": None if info.hdr is None else info.hdr.as_dict(),
         "streams": [
             {
                 "index": s.index,

@@ -21,7 +21,7 @@ from panini_video.config import IOConfig
 from panini_video.io import VideoInfo, VideoReader
 from panini_video.io import deinterlace as fields
 from panini_video.io.colour import Colour, stream_colour
-from panini_video.io.hdr import HdrMetadata, read_hdr
+from panini_video.io.hdr import HdrMetadata
 from panini_video.io.probe import probe
 from panini_video.records import AudioPacket, Frame
 
@@ -124,17 +124,12 @@ class FileSource:
     ) -> None:
         self._probed = probe(path)
         self.colour: Colour = stream_colour(self._probed, assume_colorspace, assume_range)
-        self.hdr: HdrMetadata | None = read_hdr(self._probed.path, self._probed.video_index)  # HDR10 static metadata
         self._threads = decode_threads
         self._reader: VideoReader | None = None
         self._detection: fields.FieldDetection | None = None
         # auto trusts a stream flagged progressive: idet then only checks the flag (for a warning),
         # on the frames the reader decodes anyway, rather than in a decoding pass of its own first
-        self._flagged_progressive = (
-            deinterlace == "auto"
-            and not ivtc
-            and fields.stream_field_order(self._probed.path, self._probed.video_index) == "progressive"
-        )
+        self._flagged_progressive = deinterlace == "auto" and not ivtc and self._probed.field_order == "progressive"
         if self._flagged_progressive:
             pass
         elif deinterlace == "auto" or ivtc or (deinterlace != "off" and field_order == "auto"):
@@ -199,6 +194,11 @@ class FileSource:
     @property
     def name(self) -> str:
         return str(self._info.path)
+
+    @property
+    def hdr(self) -> HdrMetadata | None:
+        """The input's HDR10 static metadata (its first frame's), None when it has none."""
+        return self._probed.hdr
 
     @property
     def info(self) -> VideoInfo:

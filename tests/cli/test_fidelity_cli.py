@@ -20,8 +20,8 @@ import torch
 
 from panini_video.cli import main
 from panini_video.io.colour import Colour, ycc_to_rgb
-from panini_video.io.hdr import read_hdr
 from panini_video.io.picture import PlaneFormat, plane_format
+from panini_video.io.probe import probe
 from panini_video.models import VARIANTS, PaniniNet, save_model
 from panini_video.restore.planes import chroma_mask, region_mask
 from tests.io.fidelity_media import (
@@ -222,10 +222,10 @@ def test_hdr10_metadata_is_kept(
     flags: tuple[str, ...],
 ) -> None:
     src = clips[clip]
-    want = read_hdr(src)
+    want = probe(src).hdr
     assert want is not None and want.light is not None and (want.light.max_cll, want.light.max_fall) == MAX_CLL
     out, _, log = runs(clip, ext, *flags)
-    assert read_hdr(out) == want
+    assert probe(out).hdr == want
     got, tags = probe_video(out), probe_video(src)
     assert {k: got.get(k) for k in COLOUR_KEYS} == {k: tags.get(k) for k in COLOUR_KEYS}
     assert got["pix_fmt"] == "yuv420p10le" and got["color_transfer"] == "smpte2084"
@@ -235,12 +235,12 @@ def test_hdr10_metadata_is_kept(
 def test_hdr10_metadata_from_the_container_goes_into_the_x265_stream(runs: Runs, clips: FidelityClips) -> None:
     """An FFV1 master with Matroska's MasteringMetadata, restored to x265: the SEI carries it now."""
     mastered = with_container_hdr(clips["p444_10"], runs.folder / "mastered.mkv")
-    want = read_hdr(mastered)
+    want = probe(mastered).hdr
     assert want is not None
     out = runs.folder / "mastered_x265.mkv"
     args = [str(mastered), str(out), "-q", "--model", str(runs.tiny), "--device", "cpu", "--codec", "x265"]
     assert main([*args, "--preset", "ultrafast", "--detector-weights", str(clips.detector)]) == 0
-    got = read_hdr(out)
+    got = probe(out).hdr
     assert got is not None and got.light == want.light
     assert got.mastering is not None and want.mastering is not None
     assert got.mastering.sei_value() == want.mastering.sei_value()  # SEI units: 1/50000, 1/10000 cd/m2
@@ -252,7 +252,7 @@ def test_hdr10_metadata_an_encoder_cannot_carry_is_named(runs: Runs) -> None:
     warnings = [line for line in log.splitlines() if line.startswith("WARNING") and "HDR" in line]
     assert len(warnings) == 1 and "not carried" in warnings[0] and "ffv1" in warnings[0], log
     assert "MaxCLL 1000, MaxFALL 400" in warnings[0]
-    assert read_hdr(out) is None  # what the warning said
+    assert probe(out).hdr is None  # what the warning said
     assert probe_video(out)["color_transfer"] == "smpte2084"  # the tags still are
 
 

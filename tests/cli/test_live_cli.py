@@ -71,13 +71,7 @@ class Cli:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-            self._log.close()
+        return self.wait(timeout)
 
     def wait(self, timeout: float) -> int:
         try:

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from panini_video.io.colour import Colour, rgb_to_ycc, stream_colour, ycc_to_rgb
-from panini_video.io.hdr import ContentLight, HdrMetadata, MasteringDisplay, hdr_options, read_hdr
+from panini_video.io.hdr import ContentLight, HdrMetadata, MasteringDisplay, hdr_options
 from panini_video.io.probe import probe
 from panini_video.io.reader import VideoReader
 from tests.io.fidelity_media import (
@@ -130,7 +130,7 @@ def _expected_hdr() -> HdrMetadata:
 
 @pytest.mark.parametrize("clip", ["hdr10_mkv", "hdr10_mp4"])
 def test_hdr10_metadata_is_read_from_the_first_frame(clips: FidelityClips, clip: str) -> None:
-    hdr = read_hdr(clips[clip])
+    hdr = probe(clips[clip]).hdr
     assert hdr == _expected_hdr()
     assert hdr.mastering is not None and hdr.mastering.sei_value() == MASTER_DISPLAY  # back to x265's own string
     assert hdr.describe() == "mastering display 0.005-1000 cd/m2, MaxCLL 1000, MaxFALL 400"
@@ -144,18 +144,18 @@ def test_hdr10_metadata_is_read_from_the_first_frame(clips: FidelityClips, clip:
 
 def test_hdr10_metadata_in_the_matroska_container_is_read(clips: FidelityClips, tmp_path: Path) -> None:
     """FFV1 has no SEI: its HDR metadata lives in Matroska's track, which FFmpeg hands on with each frame."""
-    hdr = read_hdr(with_container_hdr(clips["p444_10"], tmp_path / "mastered.mkv"))
+    hdr = probe(with_container_hdr(clips["p444_10"], tmp_path / "mastered.mkv")).hdr
     assert hdr is not None and hdr.light == ContentLight(*MAX_CLL)
     assert hdr.mastering is not None and hdr.mastering.sei_value() == MASTER_DISPLAY  # to x265's precision
     assert hdr.mastering.max_luminance == 1000
 
 
 def test_a_clip_without_hdr_metadata_has_none(clips: FidelityClips) -> None:
-    assert read_hdr(clips["p422_10"]) is None and read_hdr(clips["bt709"]) is None
+    assert probe(clips["p422_10"]).hdr is None and probe(clips["bt709"]).hdr is None
 
 
 def test_hdr_options_go_into_the_encoders_own_parameters(clips: FidelityClips) -> None:
-    hdr = read_hdr(clips["hdr10_mkv"])
+    hdr = probe(clips["hdr10_mkv"]).hdr
     x265 = hdr_options("libx265", {"preset": "medium", "x265-params": "log-level=warning:max-cll=1,1"}, hdr)
     assert x265 == {
         "preset": "medium",

@@ -108,29 +108,25 @@ def opened(sink: LiveSink | MultiSink, info: VideoInfo, audio: object = None) ->
     return sink
 
 
-def probe_frames(path: Path) -> list[dict[str, Any]]:
-    """ffprobe's view of every video frame: pts_time, key_frame, pict_type."""
+def ffprobe(path: Path, stream: str, entries: str) -> dict[str, Any]:
+    """ffprobe's JSON for ``entries`` (``frame=...``, ``packet=...``) of one stream (``v:0``, ``a:0``)."""
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time,key_frame,pict_type"]
-        + ["-of", "json", str(path)],
+        ["ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", entries, "-of", "json", str(path)],
         capture_output=True,
         text=True,
         timeout=30,
         check=True,
     )
-    return list(json.loads(out.stdout).get("frames", []))
+    return dict(json.loads(out.stdout))
+
+
+def probe_frames(path: Path) -> list[dict[str, Any]]:
+    """ffprobe's view of every video frame: pts_time, key_frame, pict_type."""
+    return list(ffprobe(path, "v:0", "frame=pts_time,key_frame,pict_type").get("frames", []))
 
 
 def audio_duration(path: Path) -> float:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "packet=pts_time,duration_time"]
-        + ["-of", "json", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    packets = json.loads(out.stdout).get("packets", [])
+    packets = ffprobe(path, "a:0", "packet=pts_time,duration_time").get("packets", [])
     assert packets, f"{path} has no audio"
     times = [float(p["pts_time"]) for p in packets]
     return max(times) - min(times) + float(packets[-1].get("duration_time", 0.0))
